@@ -1,0 +1,77 @@
+"""Operator tasks behind the CLI: create topics, migrate the database, load a CRM directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import clients, db
+from .errors import ConfigError
+from .messages import Entity, EntityEnvelope, encode, routing_headers
+from .settings import PostgresSettings, ServiceSettings, load
+from .topics import ENTITIES, load_specs
+
+
+class _PostgresOnly(ServiceSettings):
+    postgres: PostgresSettings
+
+
+def create_topics() -> dict[str, list[str]]:
+    """Create every topic of ``schemas/topics`` that is missing; returns created and existing."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    settings = load(ServiceSettings)
+    admin = clients.make_admin(settings.kafka)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [s for s in load_specs() if s.name not in existing]
+        for spec in wanted:
+            try:
+                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+            except TopicAlreadyExistsError:
+                pass  # a concurrent creator won; the topic is there, which is all we need
+        return {"created": [s.name for s in wanted], "existing": sorted(existing)}
+    finally:
+        admin.close()
+
+
+def migrate_db() -> dict[str, list[str]]:
+    """Apply pending migrations; returns their names."""
+    settings = load(_PostgresOnly)
+    with clients.connect_postgres(settings.postgres) as conn:
+        return {"applied": db.migrate(conn)}
+
+
+def read_entities(path: Path) -> list[Entity]:
+    """Entities from a YAML or JSON file holding a list (or ``{entities: [...]}``)."""
+    doc: Any = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
+    items = doc.get("entities", []) if isinstance(doc, dict) else doc
+    try:
+        return [Entity.model_validate(item) for item in items]
+    except Exception as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_directory(path: Path) -> dict[str, int]:
+    """Publish every entity of ``path`` to ``crm.entities`` (keyed ``type:id``) and wait for acks."""
+    settings = load(ServiceSettings)
+    entities = read_entities(path)
+    producer = clients.make_producer(settings.kafka)
+    try:
+        futures = []
+        for entity in entities:
+            env = EntityEnvelope(producer="mailpipe directory load", payload=entity)
+            futures.append(producer.send(ENTITIES, key=entity.key.encode(), value=encode(env),
+                                         headers=routing_headers(env)))
+        producer.flush(60)
+        for f in futures:
+            f.get(timeout=0)
+    finally:
+        producer.close()
+    return {"published": len(entities)}
+
+

@@ -1,0 +1,30 @@
+"""Content-addressed objects in S3: the key is the SHA-256 of the bytes, so writes are idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from .identity import object_key
+
+
+def put_content(s3: Any, bucket: str, kind: str, data: bytes) -> str:
+    """Store ``data`` under its content key unless already there; return the key.
+    Blocks on the network; raises botocore errors (transient ones are retried by the runtime)."""
+    key = object_key(kind, hashlib.sha256(data).hexdigest())
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return key
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return key
+
+
+def get_content(s3: Any, bucket: str, key: str) -> bytes:
+    """Read an object; raises KeyError when it does not exist."""
+    try:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey as exc:
+        raise KeyError(key) from exc

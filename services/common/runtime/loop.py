@@ -1,0 +1,142 @@
+"""The consumer loop every stage runs on.
+
+One batch at a time: poll, hand each record to the stage, send its outputs, flush (every output
+acknowledged), and only then commit. A crash anywhere before the commit replays the batch, and
+idempotent writes downstream make the replay invisible.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ..errors import Backpressure, PoisonMessage, TransientError
+from ..metrics import BATCH_SECONDS, COMMITS, DEAD_LETTERS, PAUSES, RECORDS_CONSUMED, RECORDS_PRODUCED
+from ..settings import RuntimeSettings
+from .dlq import DeadLetterGuard, dead_letter
+from .ports import ConsumerPort, Delivery, Output, Partition, ProducerPort, Record
+from .retry import call_with_retry, is_transient
+
+log = logging.getLogger(__name__)
+FLUSH_TIMEOUT_SECONDS = 60.0
+
+
+class Stage(Protocol):
+    """A stage's pure-ish logic: one input record in, the records to produce out.
+
+    ``handle`` raises PoisonMessage for input that can never be processed, TransientError (or an
+    untranslated dependency error) for failures a retry may fix, Backpressure when saturated.
+    Any other exception is a bug for this record and is dead-lettered as ``unhandled``.
+    """
+
+    name: str
+
+    def handle(self, record: Record) -> list[Output]: ...
+
+
+class StageRunner:
+    """Runs ``stage`` over a consumer until ``stop`` is set. ``run`` blocks; it raises
+    TransientError when retries are spent and DeadLetterRatioExceeded when most input is poison,
+    in both cases without committing the batch at hand."""
+
+    def __init__(self, stage: Stage, consumer: ConsumerPort, producer: ProducerPort, settings: RuntimeSettings,
+                 on_progress: Callable[[], None] = lambda: None, sleep: Callable[[float], None] = time.sleep):
+        self.stage, self.consumer, self.producer, self.settings = stage, consumer, producer, settings
+        self._on_progress, self._sleep = on_progress, sleep
+        self._guard = DeadLetterGuard(settings.dlq_window_records, settings.dlq_min_records, settings.dlq_max_ratio)
+        self._done: dict[Partition, int] = {}  # handled and sent, not yet committed
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.run_once()
+
+    def run_once(self) -> int:
+        """Poll one batch and process it; returns how many records it took."""
+        records = self.consumer.poll(self.settings.poll_timeout_seconds, self.settings.batch_max_records)
+        self._on_progress()
+        if records:
+            with BATCH_SECONDS.labels(stage=self.stage.name).time():
+                self._process(records)
+        return len(records)
+
+    def on_revoked(self, partitions: Sequence[Partition]) -> None:
+        """Rebalance hook: commit what is done before the partitions go to another member."""
+        self._flush_and_commit()
+
+    def _process(self, records: list[Record]) -> None:
+        deliveries: list[Delivery] = []
+        for index, record in enumerate(records):
+            try:
+                outputs = self._handle(record)
+            except Backpressure as exc:
+                self._flush_and_commit(deliveries)
+                self._pause(records[index:], exc)
+                return
+            for output in outputs:
+                deliveries.append(self.producer.send(output))
+                RECORDS_PRODUCED.labels(stage=self.stage.name, topic=output.topic).inc()
+            RECORDS_CONSUMED.labels(stage=self.stage.name).inc()
+            self._done[(record.topic, record.partition)] = record.offset + 1
+        self._flush_and_commit(deliveries)
+
+    def _handle(self, record: Record) -> list[Output]:
+        s = self.settings
+        try:
+            outputs = call_with_retry(lambda: self.stage.handle(record), attempts=s.retry_attempts,
+                                      backoff_seconds=s.retry_backoff_seconds,
+                                      backoff_max_seconds=s.retry_backoff_max_seconds,
+                                      stage=self.stage.name, sleep=self._sleep)
+        except PoisonMessage as exc:
+            return self._poisoned(record, exc)
+        except (TransientError, Backpressure):
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.exception("unhandled error; dead-lettering the record",
+                          extra={"stage": self.stage.name, "offset": record.offset})
+            return self._poisoned(record, PoisonMessage("unhandled", f"{type(exc).__name__}: {exc}"))
+        self._guard.observe(False)
+        return outputs
+
+    def _poisoned(self, record: Record, exc: PoisonMessage) -> list[Output]:
+        log.warning("dead-lettering record", extra={"stage": self.stage.name, "reason": exc.reason,
+                                                    "topic": record.topic, "offset": record.offset,
+                                                    "error": exc.detail[:300]})
+        DEAD_LETTERS.labels(stage=self.stage.name, reason=exc.reason).inc()
+        self._guard.observe(True)
+        return [dead_letter(record, exc, self.stage.name)]
+
+    def _flush_and_commit(self, deliveries: Sequence[Delivery] = ()) -> None:
+        if not self._done:
+            return
+        self.producer.flush(FLUSH_TIMEOUT_SECONDS)
+        for delivery in deliveries:
+            error = delivery.error()
+            if error is not None:
+                raise TransientError(f"an output was not acknowledged: {error!r}")
+        self.consumer.commit(dict(self._done))
+        COMMITS.labels(stage=self.stage.name).inc()
+        self._done.clear()
+
+    def _pause(self, unhandled: list[Record], exc: Backpressure) -> None:
+        """Rewind to the first unhandled record of each partition, then poll while paused."""
+        PAUSES.labels(stage=self.stage.name).inc()
+        log.info("backpressure: pausing", extra={"stage": self.stage.name, "error": str(exc)})
+        firsts: dict[Partition, int] = {}
+        for r in unhandled:
+            firsts.setdefault((r.topic, r.partition), r.offset)
+        for partition, offset in firsts.items():
+            self.consumer.seek(partition, offset)
+        self.consumer.pause()
+        deadline = time.monotonic() + self.settings.backpressure_pause_seconds
+        try:
+            while time.monotonic() < deadline:
+                # Paused partitions return nothing; polling keeps the group membership alive.
+                self.consumer.poll(min(0.2, self.settings.poll_timeout_seconds), 1)
+                self._on_progress()
+        finally:
+            self.consumer.resume()

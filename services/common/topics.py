@@ -1,0 +1,45 @@
+"""Topic names and their definitions from ``schemas/topics/*.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+RAW = "mail.raw"
+PARSED = "mail.parsed"
+MATCHED = "mail.matched"
+ENTITIES = "crm.entities"
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of ``topic``."""
+    return f"{topic}.dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic's contract: partitions, broker config, and whether it has a dead-letter topic."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    dead_letter: bool = False
+
+
+def load_specs(directory: Path = SCHEMAS_DIR / "topics") -> list[TopicSpec]:
+    """Every topic the project owns, dead-letter topics included (they share the source's config,
+    minus compaction: a DLQ keeps every record until retention ends it)."""
+    specs: list[TopicSpec] = []
+    for path in sorted(directory.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        config = {k: str(v) for k, v in (doc.get("config") or {}).items()}
+        spec = TopicSpec(doc["topic"], int(doc["partitions"]), config, bool(doc.get("dead_letter")))
+        specs.append(spec)
+        if spec.dead_letter:
+            dlq_config = {**config, "cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+            specs.append(TopicSpec(dlq(spec.name), spec.partitions, dlq_config))
+    return specs

@@ -1,0 +1,1 @@
+"""The fetcher: reads mailboxes and publishes each new message to ``mail.raw``."""

@@ -1,0 +1,1 @@
+"""The matcher: links each parsed email to CRM entities and emits ``mail.matched``."""

@@ -1,0 +1,1 @@
+"""The parser: raw RFC 822 from ``mail.raw`` to the ``mail.parsed`` summary."""

@@ -1,0 +1,22 @@
+"""The parser process: wiring only."""
+
+from __future__ import annotations
+
+from ..common import clients
+from ..common.health import Health
+from ..common.objects import get_content
+from ..common.service import run_stage
+from ..common.settings import load
+from ..common.topics import RAW
+from .settings import ParserSettings
+from .stage import ParseStage
+
+
+def main() -> int:
+    settings = load(ParserSettings)
+    s3 = clients.make_s3(settings.s3)
+
+    def make_stage(health: Health) -> ParseStage:
+        return ParseStage(lambda key: get_content(s3, settings.s3.bucket, key))
+
+    return run_stage("parser", settings, [RAW], make_stage)

@@ -1,0 +1,1 @@
+"""Storage: persists ``mail.matched`` into PostgreSQL."""
