@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from .base import Layout, Ports, layout, log
+from .base import Layout, Ports, layout, log, stop_pid
 from .dovecot import Dovecot
 from .kafka import Kafka
 from .postgres import Postgres
@@ -42,7 +42,14 @@ def up(lay: Layout) -> None:
     log(f"stack {verb} ({time.monotonic() - started:.1f}s); settings in {lay.env_file}")
 
 
+def stop_services(lay: Layout) -> None:
+    """Stop mailpipe services the demo left running (their pids are in state/services)."""
+    for pid_file in sorted((lay.state / "services").glob("*.pid")):
+        stop_pid(pid_file, pid_file.stem)
+
+
 def down(lay: Layout) -> None:
+    stop_services(lay)
     for c in reversed(components(lay)):
         if c.running():
             log(f"stopping {c.name}")

@@ -1,0 +1,77 @@
+"""Running the four services as separate processes, as a deployment would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cli import SERVICES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One ``mailpipe run <service>`` child with its log file and metrics port."""
+
+    service: str
+    env: dict[str, str]
+    log_path: Path
+    http_port: int
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "MAILPIPE_HTTP__PORT": str(self.http_port)}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "mailpipe", "run", self.service], env=env,
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=60)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def metric(self, name: str) -> float:
+        """Sum of every sample of ``name`` on this service's /metrics (0 when absent or down)."""
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return 0.0
+        return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+                   if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def pipeline(env: dict[str, str], log_dir: Path, ports: dict[str, int]) -> dict[str, ServiceProcess]:
+    """The four services, not started yet."""
+    return {s: ServiceProcess(s, env, log_dir / f"{s}.log", ports[s]) for s in SERVICES}
+
+
+def stop_all(procs: dict[str, ServiceProcess], timeout: float = 30) -> None:
+    """SIGTERM every service, then SIGKILL whatever is left after ``timeout``."""
+    for p in procs.values():
+        if p.alive():
+            assert p.proc is not None
+            p.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in procs.values():
+        if p.proc is not None:
+            try:
+                p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
