@@ -1,0 +1,87 @@
+"""Test wiring: the stack's addresses, the backend guard, and fixtures for real backends.
+
+Integration tests declare the real backends they touch with markers (kafka, postgres, s3,
+imap); an autouse fixture makes every client factory of an undeclared backend fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailpipe.common import clients
+
+ENV_FILE = Path(__file__).resolve().parents[1] / ".state" / "stack.env"
+if ENV_FILE.exists():
+    for line in ENV_FILE.read_text().splitlines():
+        key, _, value = line.partition("=")
+        os.environ.setdefault(key, value)
+
+
+class BackendNotDeclared(AssertionError):
+    pass
+
+
+def _refuse(backend: str):  # type: ignore[no-untyped-def]
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise BackendNotDeclared(f"this test touches {backend} without @pytest.mark.{backend}")
+    return refuse
+
+
+GUARDED = {
+    "kafka": [(clients, "make_consumer"), (clients, "make_producer"), (clients, "make_admin")],
+    "postgres": [(clients, "connect_postgres")],
+    "s3": [(clients, "make_s3")],
+}
+
+
+@pytest.fixture(autouse=True)
+def _block_undeclared_backends(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    for backend, targets in GUARDED.items():
+        if request.node.get_closest_marker(backend) is None:
+            for module, name in targets:
+                monkeypatch.setattr(module, name, _refuse(backend))
+    if request.node.get_closest_marker("imap") is None:
+        import imapclient
+
+        import mailpipe.devtools.mailboxes as mailboxes
+
+        monkeypatch.setattr(imapclient, "IMAPClient", _refuse("imap"))
+        monkeypatch.setattr(mailboxes, "IMAPClient", _refuse("imap"))
+
+
+def stack_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: the local stack is not up (run `make up`)")
+    return value
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for topic, group, mailbox and database names."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def pg_dsn(unique: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test; dropped afterwards."""
+    import psycopg
+
+    from mailpipe.common import db
+
+    base = stack_env("MAILPIPE_POSTGRES__DSN")
+    server, _, _ = base.rpartition("/")
+    name = f"test_{unique}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"{server}/{name}"
+    with psycopg.connect(dsn) as conn:
+        db.migrate(conn)
+    yield dsn
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

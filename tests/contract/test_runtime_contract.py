@@ -1,0 +1,165 @@
+"""The consumer loop's guarantees, tested against the in-memory broker and the real Kafka alike."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mailpipe.common.errors import Backpressure, DeadLetterRatioExceeded, PoisonMessage, TransientError
+from mailpipe.common.runtime.loop import StageRunner
+from mailpipe.common.runtime.ports import Output, Record
+from mailpipe.common.settings import RuntimeSettings
+from tests.conftest import stack_env
+from tests.support.harness import Harness, KafkaHarness, MemoryHarness
+
+FAST = RuntimeSettings(retry_attempts=3, retry_backoff_seconds=0.01, backpressure_pause_seconds=0.3,
+                       dlq_min_records=5, poll_timeout_seconds=0.5)
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    if request.param == "memory":
+        yield MemoryHarness()
+    else:
+        h = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
+        yield h
+        h.close()
+
+
+@pytest.fixture
+def topics(harness: Harness, unique: str) -> tuple[str, str]:
+    src, out = f"t{unique}.in", f"t{unique}.out"
+    for t in (src, out, f"{src}.dlq"):
+        harness.create_topic(t)
+    return src, out
+
+
+class Upper:
+    """Echoes each value upper-cased; values named in ``poison``/``flaky``/``pushback`` misbehave."""
+
+    name = "upper"
+
+    def __init__(self, out: str, poison: set[bytes] = frozenset(), flaky: dict[bytes, int] | None = None,
+                 pushback: dict[bytes, int] | None = None) -> None:
+        self.out, self.poison = out, poison
+        self.flaky, self.pushback = dict(flaky or {}), dict(pushback or {})
+        self.calls: list[bytes] = []
+
+    def handle(self, record: Record) -> list[Output]:
+        value = record.value or b""
+        self.calls.append(value)
+        if value in self.poison:
+            raise PoisonMessage("bad_value", f"cannot take {value!r}")
+        if self.flaky.get(value, 0) > 0:
+            self.flaky[value] -= 1
+            raise TransientError("dependency hiccup")
+        if self.pushback.get(value, 0) > 0:
+            self.pushback[value] -= 1
+            raise Backpressure("downstream full")
+        return [Output(self.out, record.key, value.upper())]
+
+
+def drive(runner: StageRunner, until, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, "condition not reached"
+        runner.run_once()
+
+
+def feed(harness: Harness, topic: str, *values: bytes) -> None:
+    for i, v in enumerate(values):
+        harness.produce(topic, f"k{i}".encode(), v)
+
+
+def test_poison_goes_to_dlq_with_provenance_and_is_committed(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"bad", b"c")
+    stage = Upper(out, poison={b"bad"})
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
+    assert [r.value for r in harness.read_all(out)] == [b"A", b"C"]
+    [dead] = harness.read_all(f"{src}.dlq")
+    assert dead.value == b"bad" and dead.key == b"k1"
+    assert dead.header("dlq-reason") == b"bad_value"
+    assert dead.header("dlq-source-topic") == src.encode()
+    assert dead.header("dlq-source-offset") == b"1"
+    assert dead.header("dlq-stage") == b"upper"
+
+
+def test_transient_error_is_retried_then_succeeds(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"b")
+    stage = Upper(out, flaky={b"b": 2})
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 2)
+    assert stage.calls.count(b"b") == 3
+    assert [r.value for r in harness.read_all(out)] == [b"A", b"B"]
+
+
+def test_transient_error_exhausted_raises_without_commit(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"b")
+    stage = Upper(out, flaky={b"b": 99})
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    with pytest.raises(TransientError):
+        drive(runner, lambda: False)
+    assert stage.calls.count(b"b") == FAST.retry_attempts
+    assert harness.committed(f"g{unique}", src) is None  # not even "a": its batch was not finished
+
+
+def test_outputs_are_durable_before_the_commit(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"b", b"c")
+    consumer = harness.consumer(f"g{unique}", [src])
+    seen_at_commit: list[list[bytes | None]] = []
+    real_commit = consumer.commit
+
+    def checking_commit(offsets: dict[tuple[str, int], int]) -> None:
+        seen_at_commit.append([r.value for r in harness.read_all(out)])
+        real_commit(offsets)
+
+    consumer.commit = checking_commit  # type: ignore[method-assign]
+    runner = StageRunner(Upper(out), consumer, harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
+    assert seen_at_commit, "nothing was committed"
+    assert seen_at_commit[-1] == [b"A", b"B", b"C"]
+
+
+def test_backpressure_pauses_then_resumes_without_loss_or_duplicates(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"b", b"c", b"d")
+    stage = Upper(out, pushback={b"c": 1})
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 4)
+    assert [r.value for r in harness.read_all(out)] == [b"A", b"B", b"C", b"D"]
+    assert stage.calls.count(b"c") == 2 and stage.calls.count(b"a") == 1
+
+
+def test_dead_letter_ratio_guard_stops_the_stage(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    values = [f"bad{i}".encode() for i in range(10)]
+    feed(harness, src, *values)
+    runner = StageRunner(Upper(out, poison=set(values)), harness.consumer(f"g{unique}", [src]),
+                         harness.producer(), FAST)
+    with pytest.raises(DeadLetterRatioExceeded):
+        drive(runner, lambda: False)
+    assert harness.committed(f"g{unique}", src) is None
+
+
+def test_unexpected_exception_is_dead_lettered_as_unhandled(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"b")
+
+    class Buggy(Upper):
+        def handle(self, record: Record) -> list[Output]:
+            if record.value == b"a":
+                raise ZeroDivisionError("a bug")
+            return super().handle(record)
+
+    runner = StageRunner(Buggy(out), harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 2)
+    [dead] = harness.read_all(f"{src}.dlq")
+    assert dead.header("dlq-reason") == b"unhandled"
+    assert b"ZeroDivisionError" in (dead.header("dlq-error") or b"")
