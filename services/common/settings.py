@@ -100,9 +100,24 @@ def load(cls: type[S], **overrides: Any) -> S:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            var = PREFIX + "__".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{var}: {err['msg']}")
+            names = _required_variables(cls, err["loc"]) if err["type"] == "missing" else []
+            for var in names or [PREFIX + "__".join(str(p) for p in err["loc"]).upper()]:
+                problems.append(f"{var}: {err['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def _required_variables(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """For a missing section, the variables of its required fields (what the operator must set)."""
+    model: Any = cls
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        if field is None:
+            return []
+        model = field.annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    prefix = PREFIX + "__".join(str(p) for p in loc).upper()
+    return [f"{prefix}__{name.upper()}" for name, f in model.model_fields.items() if f.is_required()]
 
 
 def masked(settings: BaseSettings) -> dict[str, Any]:
