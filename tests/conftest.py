@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from mailpipe.common import clients
 
 ENV_FILE = Path(__file__).resolve().parents[1] / ".state" / "stack.env"
@@ -47,7 +46,6 @@ def _block_undeclared_backends(request: pytest.FixtureRequest, monkeypatch: pyte
                 monkeypatch.setattr(module, name, _refuse(backend))
     if request.node.get_closest_marker("imap") is None:
         import imapclient
-
         import mailpipe.devtools.mailboxes as mailboxes
 
         monkeypatch.setattr(imapclient, "IMAPClient", _refuse("imap"))
@@ -71,7 +69,6 @@ def unique() -> str:
 def pg_dsn(unique: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for one test; dropped afterwards."""
     import psycopg
-
     from mailpipe.common import db
 
     base = stack_env("MAILPIPE_POSTGRES__DSN")

@@ -18,9 +18,12 @@ COMPANIES = [("acme", "Acme Logistics", "acme.example"), ("nordlys", "Nordlys En
              ("kyoto", "Kyōto Trading 京都", "kyoto-trading.example")]
 PERSONS = [
     ("p1", "Alice Andersen", "alice@acme.example", "acme"), ("p2", "Bob Brown", "bob@acme.example", "acme"),
-    ("p3", "Chloé Dubois", "chloe@acme.example", "acme"), ("p4", "Dag Hansen", "dag@nordlys.example", "nordlys"),
-    ("p5", "Eva Jørgensen", "eva@nordlys.example", "nordlys"), ("p6", "Frida Berg", "frida@nordlys.example", "nordlys"),
-    ("p7", "山田 太郎", "yamada@kyoto-trading.example", "kyoto"), ("p8", "Hana Sato", "hana@kyoto-trading.example", "kyoto"),
+    ("p3", "Chloé Dubois", "chloe@acme.example", "acme"),
+    ("p4", "Dag Hansen", "dag@nordlys.example", "nordlys"),
+    ("p5", "Eva Jørgensen", "eva@nordlys.example", "nordlys"),
+    ("p6", "Frida Berg", "frida@nordlys.example", "nordlys"),
+    ("p7", "山田 太郎", "yamada@kyoto-trading.example", "kyoto"),
+    ("p8", "Hana Sato", "hana@kyoto-trading.example", "kyoto"),
     ("p9", "Ivan Petrov", "ivan.petrov@mail.example", ""), ("p10", "Jane Doe", "jane.doe@mail.example", ""),
 ]
 STRANGERS = [("Newsletter", "news@shop.example"), ("Kim Unknown", "kim@elsewhere.example"),

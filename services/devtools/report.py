@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 
@@ -32,10 +33,21 @@ def per_entity(conn: Any, mailbox_id: str) -> list[tuple[str, int, int]]:
 def table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], widths: tuple[int, ...]) -> str:
     """A fixed-width text table; cells longer than their column are cut with an ellipsis."""
     def cell(value: Any, width: int) -> str:
-        text = str(value)
-        return (text[: width - 1] + "…" if len(text) > width else text).ljust(width)
+        text, used = "", 0
+        for ch in str(value):
+            w = _columns(ch)
+            if used + w > width - 1 and len(str(value)) > len(text) + 1:
+                text, used = text + "…", used + 1
+                break
+            text, used = text + ch, used + w
+        return text + " " * max(0, width - used)
 
     lines = ["  ".join(cell(h, w) for h, w in zip(headers, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(cell(v, w) for v, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _columns(ch: str) -> int:
+    """Terminal columns of one character: CJK wide and fullwidth characters take two."""
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from ..common.runtime.ports import Output
 from ..common.messages import Sighting
+from ..common.runtime.ports import Output
 from ..common.topics import RAW
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from ..common import metrics
 from ..common.errors import PoisonMessage
 from ..common.messages import ParsedEnvelope, Sighting, encode, routing_headers
 from ..common.runtime.ports import Output, Record
 from ..common.topics import PARSED
-from ..common import metrics
 from .mime import parse_email
 
 

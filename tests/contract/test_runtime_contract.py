@@ -6,11 +6,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from mailpipe.common.errors import Backpressure, DeadLetterRatioExceeded, PoisonMessage, TransientError
 from mailpipe.common.runtime.loop import StageRunner
 from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.settings import RuntimeSettings
+
 from tests.conftest import stack_env
 from tests.support.harness import Harness, KafkaHarness, MemoryHarness
 

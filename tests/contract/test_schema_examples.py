@@ -6,7 +6,6 @@ import json
 
 import jsonschema
 import pytest
-
 from mailpipe.common.messages import SCHEMAS
 from mailpipe.common.topics import SCHEMAS_DIR
 

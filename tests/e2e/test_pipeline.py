@@ -10,7 +10,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-
 from mailpipe.common import admin
 from mailpipe.common.messages import Entity, MatchedEnvelope, Sighting
 from mailpipe.devtools import mailboxes, mailgen, report
@@ -18,6 +17,7 @@ from mailpipe.devtools.processes import ServiceProcess, free_port, pipeline, sto
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.rules import person_links
 from mailpipe.parser.mime import parse_email
+
 from tests.conftest import stack_env
 from tests.support.harness import KafkaHarness
 
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3, pytest.ma
 
 
 @pytest.fixture
-def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], dict[str, ServiceProcess]]]:
+def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[..., dict[str, ServiceProcess]]]:
     """Starts the four services for one mailbox, with consumer groups and a database of this test."""
     admin.create_topics()
     directory = tmp_path / "directory.yaml"

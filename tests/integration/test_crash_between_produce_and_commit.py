@@ -7,9 +7,9 @@ import sys
 import time
 
 import pytest
-
 from mailpipe.common.runtime.loop import StageRunner
 from mailpipe.common.settings import RuntimeSettings
+
 from tests.conftest import stack_env
 from tests.support.crash_consumer import Echo
 from tests.support.harness import KafkaHarness

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from mailpipe.common import schemas, settings
 from mailpipe.common.errors import ConfigError, DeadLetterRatioExceeded, PoisonMessage
 from mailpipe.common.identity import email_id, normalize_message_id, object_key
@@ -131,6 +130,7 @@ def test_committed_json_schemas_match_the_models() -> None:
 def test_guard_blocks_undeclared_backends() -> None:
     from mailpipe.common import clients
     from mailpipe.common.settings import KafkaSettings
+
     from tests.conftest import BackendNotDeclared
 
     with pytest.raises(BackendNotDeclared, match="mark.kafka"):

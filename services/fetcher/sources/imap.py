@@ -5,7 +5,6 @@ Never changes ``\\Seen``. Library and socket errors become TransientError at thi
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ class ImapMailSource:
             if box.security == "starttls":
                 self._client.starttls(context)
             self._client.login(box.username, box.password.get_secret_value())
-        except (OSError, socket.timeout, ssl.SSLError) as exc:
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
             raise MailboxUnavailable(f"connecting to {box.host}:{box.effective_port}: {exc}") from exc
         return self
 
@@ -83,5 +82,5 @@ class ImapMailSource:
 
         try:
             return fn(*args, **kw)
-        except (OSError, socket.timeout, IMAPClientAbortError) as exc:
+        except (TimeoutError, OSError, IMAPClientAbortError) as exc:
             raise MailboxUnavailable(f"IMAP {getattr(fn, '__name__', fn)}: {exc}") from exc
