@@ -6,7 +6,6 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from . import clients, logs
 from .errors import DeadLetterRatioExceeded, TransientError
@@ -34,18 +33,17 @@ def start_process(name: str, settings: ServiceSettings) -> tuple[Health, threadi
 
 
 def run_stage(name: str, settings: ServiceSettings, input_topics: list[str],
-              make_stage: Callable[[Health], Stage]) -> int:
+              make_stage: Callable[[Health, threading.Event], Stage]) -> int:
     """Run a consuming stage until SIGTERM. Returns the process exit code: 0 on a clean stop,
     1 when a dependency stayed down or too much input was poison (nothing of the batch committed)."""
     health, stop = start_process(name, settings)
     producer = KafkaProducerPort(clients.make_producer(settings.kafka))
-    stage = make_stage(health)
+    stage = make_stage(health, stop)
     group = settings.runtime.group_id or f"mailpipe-{name}"
-    runner_box: dict[str, Any] = {}
+    # The listener only fires inside poll(), by which time `runner` below is bound.
     consumer = KafkaConsumerPort(clients.make_consumer(settings.kafka, group), input_topics,
-                                 on_revoked=lambda parts: runner_box["runner"].on_revoked(parts))
+                                 on_revoked=lambda parts: runner.on_revoked(parts))
     runner = StageRunner(stage, consumer, producer, settings.runtime, on_progress=health.progress)
-    runner_box["runner"] = runner
     health.set_ready(True)
     try:
         runner.run(stop)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from ..common import clients
 from ..common.health import Health
 from ..common.service import run_stage
@@ -17,10 +19,8 @@ def main() -> int:
     index = EntityIndex()
     follower = DirectoryFollower(clients.make_consumer(settings.kafka, group_id=None), index)
 
-    def make_stage(health: Health) -> MatchStage:
-        import threading
-
-        follower.start(threading.Event())
+    def make_stage(health: Health, stop: threading.Event) -> MatchStage:
+        follower.start(stop)
         return MatchStage(index, follower)
 
     return run_stage("matcher", settings, [PARSED], make_stage)

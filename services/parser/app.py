@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from ..common import clients
 from ..common.health import Health
 from ..common.objects import get_content
@@ -16,7 +18,7 @@ def main() -> int:
     settings = load(ParserSettings)
     s3 = clients.make_s3(settings.s3)
 
-    def make_stage(health: Health) -> ParseStage:
+    def make_stage(health: Health, stop: threading.Event) -> ParseStage:
         return ParseStage(lambda key: get_content(s3, settings.s3.bucket, key))
 
     return run_stage("parser", settings, [RAW], make_stage)
