@@ -94,6 +94,79 @@ class Entity(Model):
         return f"{self.type}:{self.id}"
 
 
+ConditionField = Literal["from", "to", "cc", "bcc", "subject", "body"]
+ConditionOperator = Literal["contains", "not_contains", "equals", "starts_with", "ends_with", "matches"]
+
+
+class Condition(Model):
+    """One test on an email (reference 001/002): ``matches`` is a wildcard with ``*`` and ``?``."""
+
+    field: ConditionField
+    op: ConditionOperator
+    value: str
+
+
+class MailFilter(Model):
+    """A filter whose conditions are AND-ed; a match skips the email (reference 001)."""
+
+    name: str = ""
+    conditions: list[Condition] = Field(min_length=1)
+    action: Literal["skip"] = "skip"
+
+
+class AutoresponseRule(Model):
+    """An autoresponse rule (reference 002): AND-ed conditions, a template with ``{sender_name}``,
+    ``{subject}`` and ``{case_number}`` placeholders, plain or HTML."""
+
+    name: str
+    active: bool = True
+    conditions: list[Condition] = Field(default_factory=list)
+    subject: str
+    body: str
+    format: Literal["plain", "html"] = "plain"
+
+
+class ProcessingAction(Model):
+    """What the matcher does with each email of the mailbox (reference 002)."""
+
+    action: Literal["none", "lead", "case"] = "none"
+    owner_user: str | None = Field(None, description="owner of created leads and cases")
+    lead_source: str | None = None
+    case_distribution: Literal["direct", "round_robin", "least_busy"] = "direct"
+    case_team: str | None = Field(None, description="team whose active users receive cases")
+    case_assignee: str | None = Field(None, description="the user for direct distribution")
+
+
+class MailboxOptions(Model):
+    """The per-mailbox options the later stages read (references 000, 001, 002). No secrets."""
+
+    owner_user: str | None = None
+    team: str | None = None
+    copy_files: Literal["none", "task", "company", "both"] = "none"
+    files_folder: str = ""
+    include_filters: list[str] = Field(default_factory=list, description="only save files that match")
+    exclude_filters: list[str] = Field(default_factory=list, description="never save files that match")
+    delete_mails_after_months: int | None = Field(None, ge=1)
+    delete_attachments_after_months: int | None = Field(None, ge=1)
+    only_task_mails: bool = Field(False, description="read only mails with a task association")
+    processing: ProcessingAction = ProcessingAction()
+    filters: list[MailFilter] = Field(default_factory=list)
+    autoresponse_rules: list[AutoresponseRule] = Field(default_factory=list)
+
+
+class MailboxConfig(Model):
+    """A mailbox as the later stages see it, on the compacted ``mail.mailboxes`` topic (key: the
+    mailbox id; a null value deletes it). Published by the fetcher's accounts commands."""
+
+    mailbox_id: str
+    name: str
+    enabled: bool = True
+    protocol: Literal["imap", "pop3"]
+    own_addresses: list[str] = Field(default_factory=list,
+                                     description="the mailbox's own addresses (loop protection)")
+    options: MailboxOptions = MailboxOptions()
+
+
 class Envelope(Model, Generic[P]):
     """The wrapper around every JSON message: routing facts first, the payload last."""
 
@@ -121,11 +194,17 @@ class EntityEnvelope(Envelope[Entity]):
     version: Literal[1] = 1
 
 
+class MailboxEnvelope(Envelope[MailboxConfig]):
+    type: Literal["mail.mailbox"] = "mail.mailbox"
+    version: Literal[1] = 1
+
+
 # Every versioned message with its schema file name; the export and the drift test walk this.
 SCHEMAS: dict[str, type[Envelope[Any]]] = {
     "mail.parsed.v1": ParsedEnvelope,
     "mail.matched.v1": MatchedEnvelope,
     "crm.entity.v1": EntityEnvelope,
+    "mail.mailbox.v1": MailboxEnvelope,
 }
 
 

@@ -19,13 +19,28 @@ PAUSES = Counter("mailpipe_runtime_backpressure_pauses", "Times consumption paus
 BATCH_SECONDS = Histogram("mailpipe_runtime_batch_duration_seconds", "Time to handle, flush and commit a batch",
                           ["stage"], buckets=(0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
-# fetcher
+# fetcher (label values: protocol imap|pop3; kind auth|tls|timeout|protocol|connection|other; outcome from
+# the ledger's closed set)
 FETCHED_MESSAGES = Counter("mailpipe_fetcher_messages_fetched", "Messages fetched and acknowledged by Kafka",
                            ["protocol"])
 FETCHED_BYTES = Counter("mailpipe_fetcher_fetched_bytes", "Bytes of messages fetched", ["protocol"])
-POLL_SECONDS = Histogram("mailpipe_fetcher_poll_duration_seconds", "Time of one poll of one mailbox", ["protocol"])
-FETCH_ERRORS = Counter("mailpipe_fetcher_errors", "Mailbox polls that failed", ["kind"])
+POLL_SECONDS = Histogram("mailpipe_fetcher_poll_duration_seconds", "Time of one run over one mailbox", ["protocol"],
+                         buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+FETCH_ERRORS = Counter("mailpipe_fetcher_errors", "Mailbox runs that failed, by kind of failure", ["kind"])
 CLAIM_CHECKS = Counter("mailpipe_fetcher_claim_checks", "Raw messages stored in S3 instead of on the topic")
+LEDGER_OUTCOMES = Counter("mailpipe_fetcher_ledger_outcomes", "Messages recorded in the ledger, by outcome",
+                          ["outcome"])
+UNFETCHED = Gauge("mailpipe_fetcher_unfetched_messages",
+                  "Messages on the servers not fetched yet (UIDNEXT minus cursor, summed over every folder of "
+                  "every enabled mailbox; each replica reports the fleet-wide figure, aggregate with max)")
+LAST_SUCCESS = Gauge("mailpipe_fetcher_last_success_timestamp_seconds",
+                     "When this replica last finished a mailbox run without error (Unix time)")
+SECONDS_SINCE_SUCCESS = Gauge("mailpipe_fetcher_seconds_since_last_success",
+                              "Seconds since this replica last finished a mailbox run without error")
+LEASES_HELD = Gauge("mailpipe_fetcher_leases_held", "Mailbox leases this replica holds now")
+LEASE_TAKEOVERS = Counter("mailpipe_fetcher_lease_takeovers", "Expired leases of other replicas taken over")
+LEASES_LOST = Counter("mailpipe_fetcher_leases_lost", "Runs stopped because the lease was lost")
+IDLE_WAKEUPS = Counter("mailpipe_fetcher_idle_wakeups", "IDLE notifications that started a fetch")
 
 # parser
 PARSED = Counter("mailpipe_parser_emails_parsed", "Emails parsed")

@@ -11,6 +11,7 @@ RAW = "mail.raw"
 PARSED = "mail.parsed"
 MATCHED = "mail.matched"
 ENTITIES = "crm.entities"
+MAILBOXES = "mail.mailboxes"
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

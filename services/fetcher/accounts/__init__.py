@@ -1,0 +1,1 @@
+"""Mailbox accounts: the model, secrets at rest, the PostgreSQL store and the operator CLI."""
