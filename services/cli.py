@@ -1,4 +1,8 @@
-"""``mailpipe``: one command for every service and operator task."""
+"""``mailpipe``: one command for every service and operator task.
+
+Each subsystem adds its own subcommands through a ``register(subparsers)`` function in the
+modules listed in ``COMMAND_MODULES``; a registered command sets ``handler`` (args → exit code).
+"""
 
 from __future__ import annotations
 
@@ -7,51 +11,63 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .common.errors import ConfigError
 
 SERVICES = ("fetcher", "parser", "matcher", "storage")
+COMMAND_MODULES = ("mailpipe.fetcher.accounts.cli", "mailpipe.parser.commands")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one service until SIGTERM")
     run.add_argument("service", choices=SERVICES)
+    run.set_defaults(handler=lambda a: int(importlib.import_module(f"mailpipe.{a.service}.app").main()))
     topics = sub.add_parser("topics", help="Kafka topics from schemas/topics")
     topics.add_argument("action", choices=["create"])
+    topics.set_defaults(handler=lambda a: print_json(_admin().create_topics()))
     db = sub.add_parser("db", help="the PostgreSQL schema")
     db.add_argument("action", choices=["migrate"])
+    db.set_defaults(handler=lambda a: print_json(_admin().migrate_db()))
     directory = sub.add_parser("directory", help="the CRM directory on crm.entities")
     directory.add_argument("action", choices=["load"])
     directory.add_argument("file", type=Path, help="YAML or JSON list of entities (type, id, name, emails)")
+    directory.set_defaults(handler=lambda a: print_json(_admin().load_directory(a.file)))
     schemas = sub.add_parser("schemas", help="JSON Schemas exported from the message models")
     schemas.add_argument("action", choices=["export"])
-    args = parser.parse_args(argv)
+    schemas.set_defaults(handler=_export_schemas)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return int(importlib.import_module(f"mailpipe.{args.service}.app").main())
-        if args.command == "topics":
-            from .common.admin import create_topics
-            return _print(create_topics())
-        if args.command == "db":
-            from .common.admin import migrate_db
-            return _print(migrate_db())
-        if args.command == "directory":
-            from .common.admin import load_directory
-            return _print(load_directory(args.file))
-        if args.command == "schemas":
-            from .common.schemas import export_all
-            return _print({"written": [str(p) for p in export_all()]})
+        return int(args.handler(args))
     except ConfigError as exc:
         print(f"mailpipe: {exc}", file=sys.stderr)
         return 2
-    return 2
 
 
-def _print(result: object) -> int:
-    print(json.dumps(result, indent=2, default=str))
+def print_json(result: object) -> int:
+    """Print ``result`` as indented JSON on stdout; returns exit code 0."""
+    print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
     return 0
+
+
+def _admin() -> Any:
+    from .common import admin
+
+    return admin
+
+
+def _export_schemas(args: argparse.Namespace) -> int:
+    from .common.schemas import export_all
+
+    return print_json({"written": [str(p) for p in export_all()]})
 
 
 if __name__ == "__main__":
