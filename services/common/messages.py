@@ -40,6 +40,56 @@ class Sighting(Model):
         return f"{self.mailbox_id}:{self.folder}:{self.uidvalidity}:{self.uid}"
 
 
+class Attachment(Model):
+    """One attachment or inline part, stored in S3 by content hash. The filename is metadata only:
+    sanitised (no path separators or control characters, bounded length, never empty)."""
+
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    object_key: str = Field(description="content-addressed S3 key, att/sha256/<2 hex>/<sha256>")
+    disposition: Literal["attachment", "inline"] = "attachment"
+    content_id: str | None = Field(None, description="Content-ID without angle brackets (inline images)")
+    origin: Literal["mime", "tnef"] = Field("mime", description="a MIME part, or a file unpacked from winmail.dat")
+    depth: int = Field(0, description="how many message/rfc822 levels enclose the part (0: the email itself)")
+
+
+class EmbeddedEmail(Model):
+    """A ``message/rfc822`` part: the attached email's summary (its bytes are also an attachment)."""
+
+    message_id: str | None = None
+    subject: str = ""
+    from_: list[Address] = Field(default_factory=list, alias="from")
+    date: datetime | None = None
+    depth: int = Field(1, description="1 for an email attached to this one, 2 for one attached to that, ...")
+
+
+class BounceRecipient(Model):
+    """A recipient a delivery status notification reports as failed."""
+
+    address: str
+    status: str | None = Field(None, description="RFC 3463 status code, e.g. 5.1.1")
+    action: str | None = Field(None, description="failed, delayed, ...")
+    diagnostic: str | None = None
+
+
+class Bounce(Model):
+    """Why the parser thinks the email is a bounce, and what failed."""
+
+    kind: Literal["dsn", "mailer_daemon"] = Field(
+        description="dsn: multipart/report delivery-status; mailer_daemon: a mailer-daemon/postmaster sender")
+    recipients: list[BounceRecipient] = Field(default_factory=list)
+
+
+class TaskToken(Model):
+    """The ``[Word#1234]`` token at the end of the subject (the matcher checks the task exists)."""
+
+    word: str
+    number: int
+    text: str = Field(description="the token as written, brackets included")
+
+
 class ParsedEmail(Model):
     """The parser's summary of one email (``mail.parsed`` v1 payload)."""
 
@@ -48,18 +98,44 @@ class ParsedEmail(Model):
     sighting: Sighting
     subject: str = ""
     from_: list[Address] = Field(default_factory=list, alias="from")
+    sender: list[Address] = Field(default_factory=list, description="the Sender header")
+    reply_to: list[Address] = Field(default_factory=list)
     to: list[Address] = Field(default_factory=list)
     cc: list[Address] = Field(default_factory=list)
+    bcc: list[Address] = Field(default_factory=list)
+    delivered_to: list[Address] = Field(default_factory=list)
     date: datetime | None = None
+    date_source: Literal["header", "internal_date", "none"] = Field(
+        "none", description="where ``date`` comes from: the Date header or, when missing or unreadable, the "
+                            "server's internal date")
     internal_date: datetime | None = None
     in_reply_to: str | None = None
-    references: list[str] = Field(default_factory=list)
+    references: list[str] = Field(default_factory=list, description="the last 32 References, oldest first")
+    thread_root: str | None = Field(None, description="first of References, else In-Reply-To, else Message-ID")
     size_bytes: int
     sha256: str
     raw_ref: str | None = Field(None, description="S3 key of the raw message when claim-checked")
     text_body: str = Field("", description="text body, truncated to the parser's cap")
-    attachment_names: list[str] = Field(default_factory=list)
-    defects: list[str] = Field(default_factory=list)
+    text_body_truncated: bool = False
+    text_body_ref: str | None = Field(None, description="S3 key of the whole text body when truncated")
+    html_body: str = Field("", description="HTML body, truncated to the parser's cap")
+    html_body_truncated: bool = False
+    html_body_ref: str | None = Field(None, description="S3 key of the whole HTML body when truncated")
+    attachments: list[Attachment] = Field(default_factory=list)
+    attachment_names: list[str] = Field(default_factory=list, description="the attachments' filenames")
+    embedded_emails: list[EmbeddedEmail] = Field(default_factory=list)
+    auto_submitted: bool = Field(False, description="automatic mail: never answer it (see auto_submitted_reasons)")
+    auto_submitted_reasons: list[str] = Field(
+        default_factory=list, description="the headers that make it automatic, e.g. auto-submitted:auto-replied, "
+                                          "precedence:bulk, list-unsubscribe, x-autoreply, x-loop")
+    bounce: Bounce | None = None
+    task_token: TaskToken | None = None
+    fetch_outcome: Literal["full", "headers_only"] = Field(
+        "full", description="headers_only: the fetcher sent only the header block (no body, no attachments)")
+    truncated_reason: str | None = Field(None, description="why the body was not fetched, e.g. over_size_limit")
+    defects: list[str] = Field(default_factory=list, description="stdlib email.errors defect class names")
+    warnings: list[str] = Field(default_factory=list,
+                                description="what the parser worked around, e.g. charset_detected, tnef_unreadable")
 
 
 EntityType = Literal["person", "company", "task", "case", "lead", "user", "team"]

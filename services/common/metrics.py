@@ -42,9 +42,20 @@ LEASE_TAKEOVERS = Counter("mailpipe_fetcher_lease_takeovers", "Expired leases of
 LEASES_LOST = Counter("mailpipe_fetcher_leases_lost", "Runs stopped because the lease was lost")
 IDLE_WAKEUPS = Counter("mailpipe_fetcher_idle_wakeups", "IDLE notifications that started a fetch")
 
-# parser
+# parser (label values: defect from the stdlib email.errors class names; warning and outcome from the
+# parser's closed sets in mailpipe.parser.mime)
 PARSED = Counter("mailpipe_parser_emails_parsed", "Emails parsed")
 DEFECTS = Counter("mailpipe_parser_defects", "MIME defects found, by stdlib defect class", ["defect"])
+PARSE_WARNINGS = Counter("mailpipe_parser_warnings", "Things the parser worked around (charset detected, "
+                         "unreadable TNEF, body truncated)", ["warning"])
+PARSE_OUTCOMES = Counter("mailpipe_parser_fetch_outcomes", "Emails parsed, by what the fetcher sent "
+                         "(full message or header block only)", ["outcome"])
+ATTACHMENTS = Counter("mailpipe_parser_attachments", "Attachments found (including files unpacked from TNEF)")
+ATTACHMENT_BYTES = Counter("mailpipe_parser_attachment_bytes", "Decoded bytes of attachments found")
+OBJECTS_WRITTEN = Counter("mailpipe_parser_objects_written", "Objects written to S3 (content already there: not "
+                          "counted)")
+PARSE_SECONDS = Histogram("mailpipe_parser_parse_duration_seconds", "Time to parse one email (pure parse, no I/O)",
+                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
 
 # matcher
 LINKS = Counter("mailpipe_matcher_links", "Links made, by entity type and rule", ["entity_type", "reason"])

@@ -12,14 +12,21 @@ def put_content(s3: Any, bucket: str, kind: str, data: bytes) -> str:
     """Store ``data`` under its content key unless already there; return the key.
     Blocks on the network; raises botocore errors (transient ones are retried by the runtime)."""
     key = object_key(kind, hashlib.sha256(data).hexdigest())
+    put_at(s3, bucket, key, data)
+    return key
+
+
+def put_at(s3: Any, bucket: str, key: str, data: bytes) -> bool:
+    """Store ``data`` under ``key`` (already its content key) unless an object is there; True when
+    written. A retry or a second email with the same bytes writes nothing."""
     try:
         s3.head_object(Bucket=bucket, Key=key)
-        return key
+        return False
     except s3.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
             raise
     s3.put_object(Bucket=bucket, Key=key, Body=data)
-    return key
+    return True
 
 
 def get_content(s3: Any, bucket: str, key: str) -> bytes:

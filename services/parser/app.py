@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from ..common import clients
+from ..common import clients, metrics
 from ..common.health import Health
-from ..common.objects import get_content
+from ..common.objects import get_content, put_at
 from ..common.service import run_stage
 from ..common.settings import load
 from ..common.topics import RAW
@@ -17,8 +17,14 @@ from .stage import ParseStage
 def main() -> int:
     settings = load(ParserSettings)
     s3 = clients.make_s3(settings.s3)
+    bucket = settings.s3.bucket
+
+    def store(key: str, data: bytes) -> None:
+        if put_at(s3, bucket, key, data):
+            metrics.OBJECTS_WRITTEN.inc()
 
     def make_stage(health: Health, stop: threading.Event) -> ParseStage:
-        return ParseStage(lambda key: get_content(s3, settings.s3.bucket, key))
+        return ParseStage(lambda key: get_content(s3, bucket, key), store, settings.parse.limits(),
+                          settings.parse.body_cap_chars)
 
     return run_stage("parser", settings, [RAW], make_stage)

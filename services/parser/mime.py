@@ -1,127 +1,229 @@
-"""Pure MIME parsing: bytes in, a ParsedEmail out. No Kafka, no S3.
+"""Pure MIME parsing: bytes in, a ParsedEmail out. No Kafka, no S3 (attachment bytes go to the
+``store`` function the caller passes in).
 
-The skeleton uses the stdlib ``email`` package with ``policy.default`` (correct decoding of
-encoded words and 8-bit headers). Malformed-but-readable mail is data: defects are recorded,
-not raised. Only bytes that are not mail at all raise PoisonMessage.
+Semantics are the stdlib ``email`` package's with ``policy.default`` (see tree.py for how the tree
+is built fast and headers.py for how header values are decoded); malformed-but-readable mail is
+data: defects are recorded, not raised. PoisonMessage is raised only for bytes that are not mail
+at all and for messages past a limit (limits.py).
 """
 
 from __future__ import annotations
 
-import email
-import email.utils
-import html
+import hashlib
+import io
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.message import EmailMessage, Message
+from email.generator import BytesGenerator
+from email.message import Message
 
 from ..common.errors import PoisonMessage
-from ..common.identity import email_id, normalize_message_id
-from ..common.messages import Address, ParsedEmail, Sighting
+from ..common.identity import email_id, object_key
+from ..common.messages import Attachment, EmbeddedEmail, ParsedEmail, Sighting
+from . import classify, headers
+from .attachments import StoreObject, content_id, make_attachment, store_nothing
+from .bodies import BODY_CAP_CHARS, cap, decode_text, html_to_text
+from .limits import DEFAULT_LIMITS, Budget, ParseLimits, check_raw
+from .tnef import TnefUnreadable, is_tnef, unpack
+from .tree import Tree, parse_tree, raw_header, walk
 
-TEXT_CAP_CHARS = 64 * 1024
 MAX_REFERENCES = 32
+NOT_MAIL = "not_mail"
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:", re.MULTILINE)  # a field name, then a colon
-_TAGS = re.compile(r"<[^>]+>")
+_SIMPLE_PARAMS = re.compile(r"[\x20-\x7e\t\r\n]*")
+# Warnings: what the parser worked around (a closed set; they become metric labels).
+CHARSET_DETECTED = "charset_detected"
+CHARSET_FALLBACK = "charset_fallback"
+TNEF_UNREADABLE = "tnef_unreadable"
+BODY_TRUNCATED = "body_truncated"
+
+
+@dataclass
+class _Found:
+    """What the walk over the tree collects."""
+
+    texts: list[str] = field(default_factory=list)
+    htmls: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    embedded: list[EmbeddedEmail] = field(default_factory=list)
+    warnings: set[str] = field(default_factory=set)
+    tnef_body: str = ""
 
 
 def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None = None,
-                internal_date: datetime | None = None, raw_ref: str | None = None) -> ParsedEmail:
-    """Parse one message. Raises PoisonMessage("not_mail") when ``raw`` has no header at all."""
+                internal_date: datetime | None = None, raw_ref: str | None = None,
+                store: StoreObject = store_nothing, limits: ParseLimits = DEFAULT_LIMITS,
+                headers_only_reason: str | None = None, body_cap_chars: int = BODY_CAP_CHARS) -> ParsedEmail:
+    """Parse one message. ``store(key, data)`` receives every attachment (and every body longer
+    than the cap) under its content-addressed key. ``headers_only_reason`` marks a record whose
+    value is only the header block (the fetcher did not download the body, e.g.
+    ``over_size_limit``): the result has no body and no attachments. Raises PoisonMessage
+    ("not_mail") when ``raw`` has no header at all, or with a limit's reason past a limit."""
     if not raw.strip() or not _HEADER_LINE.match(raw.lstrip()):
-        raise PoisonMessage("not_mail", "no RFC 822 header found at the start of the message")
-    msg = email.message_from_bytes(raw, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
-    message_id = normalize_message_id(_header(msg, "Message-ID"))
-    subject = _header(msg, "Subject")
-    senders = _addresses(msg, "From")
-    text = _text_body(msg)
-    date = _date(msg)
-    fallback = (",".join(a.address for a in senders), _header(msg, "Date"), subject, text)
-    return ParsedEmail(
-        email_id=email_id(message_id, fallback),
-        message_id=message_id,
-        sighting=sighting,
-        subject=subject,
-        **{"from": senders},
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
-        date=date or internal_date,
-        internal_date=internal_date,
-        in_reply_to=normalize_message_id(_header(msg, "In-Reply-To").split(" ")[0] or None),
-        references=_references(msg)[-MAX_REFERENCES:],
-        size_bytes=size if size is not None else len(raw),
-        sha256=sha256,
-        raw_ref=raw_ref,
-        text_body=text[:TEXT_CAP_CHARS],
-        attachment_names=[n for n in (_filename(p) for p in msg.iter_attachments()) if n],
-        defects=_defects(msg),
+        raise PoisonMessage(NOT_MAIL, "no RFC 822 header found at the start of the message")
+    check_raw(raw, limits)
+    budget = Budget(limits)
+    tree = parse_tree(raw, limits, headers_only=headers_only_reason is not None)
+    msg = tree.root
+    budget.check_time()
+    found = _Found()
+    if headers_only_reason is None:
+        _collect(tree, budget, store, found)
+    subject = headers.unstructured(msg, "Subject")
+    senders = headers.addresses(msg, "From")
+    text, html = _bodies(found)
+    text_body, text_cut = cap(text, body_cap_chars)
+    html_body, html_cut = cap(html, body_cap_chars)
+    header_date = headers.date(msg)
+    mid = headers.message_id(msg)
+    all_refs = headers.id_list(msg, "References")
+    in_reply_to = headers.message_id(msg, "In-Reply-To")
+    fallback = (",".join(a.address for a in senders), headers.collapse(raw_header(msg, "Date") or ""), subject, text)
+    if text_cut or html_cut:
+        found.warnings.add(BODY_TRUNCATED)
+    reasons = classify.auto_submitted_reasons(msg)
+    result = ParsedEmail(
+        email_id=email_id(mid, fallback), message_id=mid, sighting=sighting, subject=subject,
+        **{"from": senders}, sender=headers.addresses(msg, "Sender"), reply_to=headers.addresses(msg, "Reply-To"),
+        to=headers.addresses(msg, "To"), cc=headers.addresses(msg, "Cc"), bcc=headers.addresses(msg, "Bcc"),
+        delivered_to=headers.addresses(msg, "Delivered-To"),
+        date=header_date or internal_date,
+        date_source="header" if header_date else "internal_date" if internal_date else "none",
+        internal_date=internal_date, in_reply_to=in_reply_to, references=all_refs[-MAX_REFERENCES:],
+        thread_root=(all_refs[0] if all_refs else None) or in_reply_to or mid,
+        size_bytes=size if size is not None else len(raw), sha256=sha256, raw_ref=raw_ref,
+        text_body=text_body, text_body_truncated=text_cut, text_body_ref=_keep(text, text_cut, store),
+        html_body=html_body, html_body_truncated=html_cut, html_body_ref=_keep(html, html_cut, store),
+        attachments=found.attachments, attachment_names=[a.filename for a in found.attachments],
+        embedded_emails=found.embedded, auto_submitted=bool(reasons), auto_submitted_reasons=reasons,
+        bounce=classify.bounce(msg, senders, text), task_token=classify.task_token(subject),
+        fetch_outcome="headers_only" if headers_only_reason else "full", truncated_reason=headers_only_reason,
+        defects=sorted({type(d).__name__ for p in walk(msg) for d in p.defects}),
+        warnings=sorted(found.warnings),
     )
+    budget.check_time()
+    return result
 
 
-def _header(msg: Message, name: str) -> str:
-    try:
-        value = msg.get(name)
-    except Exception:  # policy.default raises on a few malformed headers; the header is then lost
-        return ""
-    return " ".join(str(value).split()) if value is not None else ""
-
-
-def _addresses(msg: Message, name: str) -> list[Address]:
-    try:
-        values = msg.get_all(name) or []
-        pairs = email.utils.getaddresses([str(v) for v in values])
-    except Exception:
-        return []
-    seen: dict[str, Address] = {}
-    for display, addr in pairs:
-        addr = addr.strip().lower()
-        if "@" in addr and addr not in seen:
-            seen[addr] = Address(name=display.strip(), address=addr)
-    return list(seen.values())
-
-
-def _date(msg: Message) -> datetime | None:
-    raw = _header(msg, "Date")
-    try:
-        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
-    except (TypeError, ValueError):
+def _keep(body: str, truncated: bool, store: StoreObject) -> str | None:
+    """Store the whole body when the record carries only its head; return the key."""
+    if not truncated:
         return None
-    return parsed if parsed and parsed.tzinfo else None
+    data = body.encode("utf-8")
+    key = object_key("body", hashlib.sha256(data).hexdigest())
+    store(key, data)
+    return key
 
 
-def _references(msg: Message) -> list[str]:
-    ids = re.findall(r"<([^<>\s]+)>", _header(msg, "References"))
-    return [n for n in (normalize_message_id(i) for i in ids) if n]
+def _bodies(found: _Found) -> tuple[str, str]:
+    html = "\n".join(found.htmls).strip()
+    text = "\n".join(found.texts).strip()
+    if not text:
+        text = html_to_text(html) if html else found.tnef_body.strip()
+    return text, html
 
 
-def _text_body(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    try:
-        content = part.get_content()
-    except (LookupError, ValueError, AssertionError):  # unknown charset or broken encoding
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
-    if not isinstance(content, str):
-        return ""
-    if part.get_content_subtype() == "html":
-        content = html.unescape(_TAGS.sub(" ", content))
-    return content.strip()
+def _collect(tree: Tree, budget: Budget, store: StoreObject, found: _Found) -> None:
+    """Walk the tree (iteratively: hostile trees are deep) sorting leaves into bodies,
+    attachments and attached emails. ``depth`` counts enclosing message/rfc822 parts."""
+    stack: list[tuple[Message, int]] = [(tree.root, 0)]
+    index = 0
+    while stack:
+        part, depth = stack.pop()
+        budget.check_time()
+        ctype = part.get_content_type()
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            children = [p for p in payload if isinstance(p, Message)]
+            if ctype == "message/rfc822" and children:
+                index += 1
+                _embedded(tree, part, children[0], depth, index, budget, store, found)
+                stack.append((children[0], depth + 1))
+            elif ctype != "message/delivery-status":  # its field blocks are read by classify
+                stack.extend((c, depth) for c in reversed(children))
+            continue
+        index += 1
+        _leaf(tree, part, ctype, depth, index, budget, store, found)
+
+
+def _leaf(tree: Tree, part: Message, ctype: str, depth: int, index: int, budget: Budget, store: StoreObject,
+          found: _Found) -> None:
+    disposition = (part.get_content_disposition() or "").lower()
+    filename = _filename(part)
+    is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
+    if is_body and depth == 0:
+        decoded = decode_text(tree.decoded(part, budget), _charset(part))
+        if decoded.how != "declared" and decoded.text:
+            found.warnings.add(CHARSET_FALLBACK if decoded.how == "fallback" else CHARSET_DETECTED)
+        (found.texts if ctype == "text/plain" else found.htmls).append(decoded.text)
+        return
+    if is_body and not part.get_payload():
+        return  # an empty body part of an attached email
+    data = tree.decoded(part, budget)
+    if is_tnef(ctype, filename, data):
+        try:
+            files, body = unpack(data, budget.limits.max_tnef_objects)
+        except TnefUnreadable:
+            found.warnings.add(TNEF_UNREADABLE)
+        else:
+            for n, f in enumerate(files, 1):
+                found.attachments.append(make_attachment(
+                    f.data, filename=f.name, content_type=_guess_type(f.name), index=index * 1000 + n,
+                    store=store, origin="tnef", depth=depth))
+            if depth == 0 and body and not found.tnef_body:
+                found.tnef_body = body
+            return
+    cid = content_id(raw_header(part, "content-id"))
+    inline = disposition == "inline" or (not disposition and cid is not None)
+    found.attachments.append(make_attachment(data, filename=filename, content_type=ctype, index=index,
+                                             store=store, inline=inline, cid=cid, depth=depth))
+
+
+def _embedded(tree: Tree, part: Message, inner: Message, depth: int, index: int, budget: Budget,
+              store: StoreObject, found: _Found) -> None:
+    """An attached email: its summary, and its bytes (re-serialised from the tree) as a file."""
+    subject = headers.unstructured(inner, "Subject")
+    found.embedded.append(EmbeddedEmail(message_id=headers.message_id(inner), subject=subject,
+                                        **{"from": headers.addresses(inner, "From")}, date=headers.date(inner),
+                                        depth=depth + 1))
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=policy.compat32.clone(linesep="\r\n")).flatten(inner)
+    data = tree.restore(out.getvalue())
+    budget.spend(len(data))
+    name = _filename(part) or (f"{subject[:150]}.eml" if subject else None)
+    found.attachments.append(make_attachment(data, filename=name, content_type="message/rfc822", index=index,
+                                             store=store, inline=False, cid=content_id(raw_header(part, "content-id")),
+                                             depth=depth))
 
 
 def _filename(part: Message) -> str | None:
+    """``get_filename()`` as policy.default computes it (RFC 2231 and RFC 2047 decoded), with the
+    compat32 result used where the raw parameters are plain enough that both agree."""
+    raws = [r for r in (raw_header(part, "content-disposition"), raw_header(part, "content-type")) if r]
+    plain = all(_SIMPLE_PARAMS.fullmatch(r) and not any(c in r for c in ("=?", "*", "\\", "(")) for r in raws)
     try:
-        return part.get_filename()
-    except Exception:
+        if plain or part.policy is policy.default:
+            name = part.get_filename()
+        else:
+            part.policy = policy.default  # header values now go through the registry
+            try:
+                name = part.get_filename()
+            finally:
+                part.policy = policy.compat32
+    except Exception:  # a parameter the registry cannot read: no name (one is made up later)
+        return None
+    return headers.repair(str(name)) if name else None
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except Exception:  # a malformed RFC 2231 charset parameter: treat as undeclared
         return None
 
 
-def _defects(msg: Message) -> list[str]:
-    names = set()
-    for part in msg.walk():
-        names.update(type(d).__name__ for d in part.defects)
-    return sorted(names)
+def _guess_type(name: str) -> str:
+    import mimetypes
 
-
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"

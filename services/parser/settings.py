@@ -1,9 +1,31 @@
-"""Parser settings."""
+"""Parser settings: the limits against hostile input and the body cap (``MAILPIPE_PARSE__*``)."""
 
 from __future__ import annotations
 
-from ..common.settings import S3Settings, ServiceSettings
+from pydantic import Field
+
+from ..common.settings import S3Settings, Section, ServiceSettings
+from .bodies import BODY_CAP_CHARS
+from .limits import DEFAULT_LIMITS as D
+from .limits import ParseLimits
+
+
+class ParseSettings(Section):
+    max_message_bytes: int = Field(D.max_message_bytes, gt=0, description="larger raw messages are dead-lettered")
+    max_parts: int = Field(D.max_parts, gt=0, description="MIME parts per message")
+    max_depth: int = Field(D.max_depth, gt=0, description="MIME nesting depth")
+    max_decoded_bytes: int = Field(D.max_decoded_bytes, gt=0, description="decoded bytes of all parts together")
+    max_seconds: float = Field(D.max_seconds, gt=0, description="time to parse one message")
+    max_tnef_objects: int = Field(D.max_tnef_objects, gt=0, description="objects in one winmail.dat")
+    body_cap_chars: int = Field(BODY_CAP_CHARS, gt=0, description="text/HTML kept in the record; the rest in S3")
+
+    def limits(self) -> ParseLimits:
+        """The limits as the pure parser takes them."""
+        return ParseLimits(max_message_bytes=self.max_message_bytes, max_parts=self.max_parts,
+                           max_depth=self.max_depth, max_decoded_bytes=self.max_decoded_bytes,
+                           max_seconds=self.max_seconds, max_tnef_objects=self.max_tnef_objects)
 
 
 class ParserSettings(ServiceSettings):
     s3: S3Settings
+    parse: ParseSettings = ParseSettings()

@@ -1,0 +1,150 @@
+"""Header values as ``policy.default`` decodes them, computed only for the headers we need.
+
+The tree keeps raw header values; a value is decoded through ``policy.default``'s header registry
+(RFC 2047 encoded words, address lists, groups, comments), except where the raw value is plain
+ASCII of a shape the registry would return unchanged, which skips the registry's cost (it is most
+of ``policy.default``'s slowness on small mail). Raw 8-bit bytes are read as UTF-8 when they are
+UTF-8, else with a detected charset, before the registry sees them (``policy.default`` would
+keep them as surrogates or replacement characters).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from datetime import UTC, datetime
+from email import policy
+from email.message import Message
+
+from ..common.identity import normalize_message_id
+from ..common.messages import Address
+from .bodies import detect
+from .tree import raw_header, raw_headers
+
+_LINESEP = re.compile(r"\r\n|\r|\n")
+_PLAIN = re.compile(r"[\x20-\x7e\t]*")
+# An address list policy.default reads exactly as a split on commas would: no quotes, comments,
+# groups, escapes, encoded words or route syntax.
+_SIMPLE_ADDR_LIST = re.compile(r"[^\"()\\;:\[\]]*")
+_ADDR_SPEC = r"[^<>@\s]+@[^<>@\s]+"
+_SIMPLE_MAILBOX = re.compile(rf"\s*(?:([A-Za-z0-9!#$%&'*+/=?^_`{{|}}~. -]*?)\s*<({_ADDR_SPEC})>|({_ADDR_SPEC}))\s*")
+_ANGLE_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def has_surrogates(value: str) -> bool:
+    """True when ``value`` carries raw 8-bit bytes as surrogate escapes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def repair(value: str) -> str:
+    """Turn surrogate-escaped 8-bit bytes into text: UTF-8 when valid, else a detected charset."""
+    if not has_surrogates(value):
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    return data.decode(detect(data) or "windows-1252", "replace")
+
+
+def collapse(value: str) -> str:
+    """Whitespace runs (folding included) to one space, ends trimmed; control characters dropped."""
+    return " ".join("".join(c for c in value if c >= " " or c in "\t\n\r").split())
+
+
+def unstructured(part: Message, name: str) -> str:
+    """A text header (Subject and the like) decoded as policy.default does, whitespace collapsed."""
+    raw = raw_header(part, name)
+    if raw is None:
+        return ""
+    if "=?" not in raw and _PLAIN.fullmatch(_unfold(raw)):
+        return collapse(raw)
+    return collapse(_registry_text(name, repair(raw)))
+
+
+def _unfold(raw: str) -> str:
+    return "".join(_LINESEP.split(raw))
+
+
+def _registry_text(name: str, value: str) -> str:
+    try:
+        return repair(str(policy.default.header_fetch_parse(name, _unfold(value))))
+    except Exception:  # the registry raises on a few malformed values; fall back to the raw text
+        return value
+
+
+def addresses(part: Message, name: str) -> list[Address]:
+    """Every mailbox of every ``name`` header, addresses lower-cased, duplicates dropped, groups
+    flattened, entries without ``@`` (e.g. ``undisclosed-recipients:;``) left out."""
+    seen: dict[str, Address] = {}
+    for raw in raw_headers(part, name):
+        for display, addr in _mailboxes(name, raw):
+            addr = collapse(addr).replace(" ", "").lower()
+            if "@" in addr and addr not in seen and not addr.startswith("@") and not addr.endswith("@"):
+                seen[addr] = Address(name=collapse(display), address=addr)
+    return list(seen.values())
+
+
+def _mailboxes(name: str, raw: str) -> list[tuple[str, str]]:
+    value = _unfold(raw)
+    if "=?" not in value and _PLAIN.fullmatch(value) and _SIMPLE_ADDR_LIST.fullmatch(value):
+        pairs = []
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            m = _SIMPLE_MAILBOX.fullmatch(item)
+            if m is None:
+                break
+            pairs.append((m.group(1) or "", m.group(2) or m.group(3)))
+        else:
+            return pairs
+    try:
+        header = policy.default.header_fetch_parse(name, repair(value))
+        found = [(repair(a.display_name), repair(a.addr_spec)) for a in header.addresses]
+    except Exception:  # malformed beyond the registry: fall back to the lenient stdlib splitter
+        found = email.utils.getaddresses([repair(value)])
+    return found
+
+
+def message_id(part: Message, name: str = "Message-ID") -> str | None:
+    """The normalised id of a Message-ID-like header (brackets stripped, domain lower-cased)."""
+    raw = raw_header(part, name)
+    if raw is None:
+        return None
+    value = repair(_unfold(raw)).strip()
+    m = _ANGLE_ID.search(value)
+    if m:
+        return normalize_message_id(m.group(1))
+    token = value.split()[0] if value.split() else ""
+    return normalize_message_id(token) if "@" in token else None
+
+
+def id_list(part: Message, name: str) -> list[str]:
+    """Every ``<id>`` of a References-like header, normalised, in order."""
+    ids: list[str] = []
+    for raw in raw_headers(part, name):
+        for found in _ANGLE_ID.findall(repair(raw)):
+            norm = normalize_message_id(found)
+            if norm:
+                ids.append(norm)
+    return ids
+
+
+def date(part: Message, name: str = "Date") -> datetime | None:
+    """The Date header as an aware datetime (no zone or ``-0000`` read as UTC), or None when it is
+    missing, unreadable or outside 1970–2200."""
+    raw = raw_header(part, name)
+    if not raw:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(collapse(repair(raw)))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed if 1970 <= parsed.year <= 2200 else None
