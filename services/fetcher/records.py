@@ -1,29 +1,81 @@
-"""Pure: how a fetched message becomes a ``mail.raw`` record."""
+"""Pure: how a fetched message becomes a ``mail.raw`` record, and its ledger entry."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from datetime import datetime
 
+from ..common.identity import normalize_message_id
 from ..common.messages import Sighting
 from ..common.runtime.ports import Output
 from ..common.topics import RAW
 
+OVER_SIZE_LIMIT = "over_size_limit"
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
-def raw_record(sighting: Sighting, raw: bytes, size: int, internal_date: datetime | None,
-               claim_check_key: str | None = None) -> Output:
+
+@dataclass(frozen=True)
+class Fetched:
+    """A message as read from the server: the whole message, or only its header block when it was
+    over the size limit (``headers_only_reason`` says why)."""
+
+    sighting: Sighting
+    raw: bytes
+    size: int
+    internal_date: datetime | None
+    headers_only_reason: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    sighting: Sighting
+    message_id: str | None
+    size: int
+    internal_date: datetime | None
+    sha256: str
+    outcome: str  # published | claim_checked | headers_only
+    reason: str | None = None
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The normalised Message-ID from the header block of ``raw`` (None when absent)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    found = _MESSAGE_ID.search(head)
+    if not found:
+        return None
+    return normalize_message_id(re.sub(rb"\s+", b" ", found.group(1)).decode("utf-8", "replace").strip())
+
+
+def raw_record(msg: Fetched, claim_check_key: str | None = None) -> Output:
     """The record for one message. Keyed per message (not per mailbox) so one mailbox's backfill
-    spreads over every partition. With ``claim_check_key`` the body is in S3 and the value empty."""
+    spreads over every partition. With ``claim_check_key`` the body is in S3 and the value empty.
+    A header-only record carries ``fetch-outcome: headers_only`` and ``fetch-reason``."""
+    s = msg.sighting
     headers = [
-        ("mailbox", sighting.mailbox_id.encode()),
-        ("folder", sighting.folder.encode()),
-        ("uidvalidity", str(sighting.uidvalidity).encode()),
-        ("uid", str(sighting.uid).encode()),
-        ("size", str(size).encode()),
-        ("sha256", hashlib.sha256(raw).hexdigest().encode()),
+        ("mailbox", s.mailbox_id.encode()),
+        ("folder", s.folder.encode()),
+        ("uidvalidity", str(s.uidvalidity).encode()),
+        ("uid", str(s.uid).encode()),
+        ("size", str(msg.size).encode()),
+        ("sha256", msg.sha256.encode()),
     ]
-    if internal_date is not None:
-        headers.append(("internal-date", internal_date.isoformat().encode()))
+    if msg.internal_date is not None:
+        headers.append(("internal-date", msg.internal_date.isoformat().encode()))
     if claim_check_key:
         headers.append(("claim-check", claim_check_key.encode()))
-    return Output(RAW, sighting.key.encode(), b"" if claim_check_key else raw, headers)
+    if msg.headers_only_reason:
+        headers += [("fetch-outcome", b"headers_only"), ("fetch-reason", msg.headers_only_reason.encode())]
+    return Output(RAW, s.key.encode(), b"" if claim_check_key else msg.raw, headers)
+
+
+def ledger_entry(msg: Fetched, claim_checked: bool) -> LedgerEntry:
+    """The ledger's account of one published message."""
+    outcome = "headers_only" if msg.headers_only_reason else ("claim_checked" if claim_checked else "published")
+    return LedgerEntry(msg.sighting, message_id_of(msg.raw), msg.size, msg.internal_date, msg.sha256, outcome,
+                       msg.headers_only_reason)

@@ -1,46 +1,37 @@
-"""Fetcher settings. The skeleton reads one mailbox from ``MAILPIPE_MAILBOX__*``."""
+"""Fetcher settings: how a replica works. Mailboxes themselves are accounts in PostgreSQL."""
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+import socket
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field
 
 from ..common.settings import PostgresSettings, S3Settings, Section, ServiceSettings
-
-DEFAULT_PORTS = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143}
-
-
-class MailboxSettings(Section):
-    id: str = Field(..., pattern=r"^[A-Za-z0-9._@-]+$", description="stable id; part of every sighting key")
-    host: str
-    port: int | None = Field(None, ge=1, le=65535)
-    username: str
-    password: SecretStr
-    security: Literal["none", "starttls", "tls"] = "tls"
-    ca_file: str | None = None
-    folders: list[str] = ["INBOX"]
-
-    @model_validator(mode="after")
-    def _no_colon_in_folders(self) -> MailboxSettings:
-        if any(":" in f for f in self.folders):
-            raise ValueError("folder names may not contain ':' (it separates the parts of a sighting key)")
-        return self
-
-    @property
-    def effective_port(self) -> int:
-        return self.port or DEFAULT_PORTS[("imap", self.security)]
+from .accounts.secrets import SecretsSettings
 
 
 class FetchSettings(Section):
-    poll_interval_seconds: float = Field(5.0, gt=0)
-    batch_size: int = Field(200, gt=0, le=5000)
+    replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+                            description="names this replica in leases and runs; default host-pid")
+    concurrency: int = Field(4, ge=1, le=256, description="mailboxes this replica reads at once (push ones included)")
+    claim_interval_seconds: float = Field(1.0, gt=0, description="how often free slots look for due mailboxes")
+    lease_seconds: float = Field(60.0, ge=5, description="lease length; heartbeats renew it every third of it")
+    run_time_box_seconds: float = Field(120.0, gt=0, description="a run yields its mailbox after this long")
+    batch_size: int = Field(200, gt=0, le=5000, description="messages per FETCH of bodies")
+    batch_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="bytes per FETCH of bodies (memory bound)")
+    max_message_bytes: int = Field(50 * 1024 * 1024, gt=0,
+                                   description="size gate: larger messages are published header-only")
     claim_check_bytes: int = Field(512 * 1024, gt=0, description="raw mail above this goes to S3 first")
-    timeout_seconds: float = Field(60.0, gt=0)
+    timeout_seconds: float = Field(60.0, gt=0, description="per network operation")
+    resync_margin_days: int = Field(2, ge=0, description="date window before the cursor's last date on resync")
+    backoff_base_seconds: float = Field(30.0, gt=0)
+    backoff_max_seconds: float = Field(3600.0, gt=0)
+    idle_reissue_seconds: float = Field(25 * 60.0, gt=0, description="IDLE is re-issued before servers drop it")
 
 
 class FetcherSettings(ServiceSettings):
     postgres: PostgresSettings
     s3: S3Settings
-    mailbox: MailboxSettings
+    secrets: SecretsSettings
     fetch: FetchSettings = FetchSettings()

@@ -36,6 +36,7 @@ def up(lay: Layout) -> None:
         c.wait_ready()  # also proves an already-running component still answers
     env = "".join(f"{k}={v}\n" for c in parts for k, v in c.env().items())
     env += f"MAILPIPE_STACK_STATE_DIR={lay.state}\n"
+    env += f"MAILPIPE_SECRETS__KEYS={_local_secrets_key(lay)}\n"
     if not lay.env_file.exists() or lay.env_file.read_text() != env:
         lay.env_file.write_text(env)
     verb = "started " + ", ".join(c.name for c in fresh) if fresh else "already running, nothing changed"
@@ -113,5 +114,19 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _local_secrets_key(lay: Layout) -> str:
+    """The local stack's key for mailbox secrets at rest: made once, kept with the state (a real
+    deployment takes it from its secret store)."""
+    import base64
+    import os
+
+    path = lay.state / "secrets.key"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+

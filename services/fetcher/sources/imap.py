@@ -1,86 +1,135 @@
-"""Read-only IMAP with imapclient: EXAMINE, ``UID SEARCH``, ``BODY.PEEK[]`` in UID batches.
+"""Read-only IMAP through imapclient: EXAMINE, ``UID SEARCH``, sizes before bodies, ``BODY.PEEK[]``.
 
-Never changes ``\\Seen``. Library and socket errors become TransientError at this boundary.
+Nothing here changes ``\\Seen``: folders are opened with EXAMINE and bodies read with
+``BODY.PEEK``. Every library and socket error leaves as MailboxUnavailable (see ``connect``).
+Methods block on the network for at most the connection's timeout per command.
 """
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypeVar
 
-from ...common.errors import TransientError
-from ..settings import MailboxSettings
+from ..accounts.model import Account
+from ..connect import open_imap, translate
+from ..errors import MailboxUnavailable
+from ..folders import ServerFolder
 
-
-class MailboxUnavailable(TransientError):
-    """The mail server failed (refused, timed out, dropped the connection): back off, try later."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class FetchedMessage:
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """What the server says of a message before its body is read."""
+
     uid: int
     size: int
     internal_date: datetime | None
-    raw: bytes
 
 
 class ImapMailSource:
-    """One logged-in IMAP connection to a mailbox. Use as a context manager."""
+    """One logged-in IMAP connection. Use as a context manager; not thread-safe."""
 
-    def __init__(self, box: MailboxSettings, timeout_seconds: float) -> None:
-        self.box, self.timeout = box, timeout_seconds
-        self._client: Any = None
+    protocol = "imap"
+
+    def __init__(self, account: Account, secret: str, timeout_seconds: float) -> None:
+        self.account, self._secret, self.timeout = account, secret, timeout_seconds
+        self.client: Any = None
 
     def __enter__(self) -> ImapMailSource:
-        from imapclient import IMAPClient
-
-        box = self.box
-        context = ssl.create_default_context(cafile=box.ca_file) if box.security != "none" else None
-        try:
-            self._client = IMAPClient(box.host, port=box.effective_port, ssl=box.security == "tls",
-                                      ssl_context=context, timeout=self.timeout)
-            # imapclient sets imaplib's debug level and routes every protocol line to a logger,
-            # formatting each one even when nobody logs it: 4-7x slower on large mail.
-            self._client._imap.debug = 0
-            if box.security == "starttls":
-                self._client.starttls(context)
-            self._client.login(box.username, box.password.get_secret_value())
-        except (TimeoutError, OSError, ssl.SSLError) as exc:
-            raise MailboxUnavailable(f"connecting to {box.host}:{box.effective_port}: {exc}") from exc
+        self.client = open_imap(self.account, self._secret, self.timeout)
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._client.logout()
+            self.client.logout()
         except Exception:  # the connection may already be gone; nothing to save
             pass
 
-    def examine(self, folder: str) -> int:
-        """Select ``folder`` read-only; returns its UIDVALIDITY."""
-        status = self._call(self._client.select_folder, folder, readonly=True)
-        return int(status[b"UIDVALIDITY"])
+    def folders(self) -> list[ServerFolder]:
+        """Every folder with its flags (special-use flags included where the server has them)."""
+        rows = self._call(self.client.list_folders)
+        delimiter = (rows[0][1] or b"/").decode() if rows else "/"
+        return [ServerFolder(name=name, flags=tuple(flags), delimiter=delimiter) for flags, _, name in rows]
 
-    def uids_after(self, last_uid: int) -> list[int]:
-        """UIDs above ``last_uid``, ascending. (``N:*`` returns the highest UID even when it is
-        below N, so the result is filtered.)"""
-        uids = self._call(self._client.search, ["UID", f"{last_uid + 1}:*"])
-        return sorted(u for u in uids if u > last_uid)
-
-    def fetch(self, uids: list[int]) -> Iterator[FetchedMessage]:
-        """Bodies, sizes and internal dates of ``uids`` in one FETCH, ascending by UID."""
-        items = self._call(self._client.fetch, uids, ["BODY.PEEK[]", "RFC822.SIZE", "INTERNALDATE"])
-        for uid in sorted(items):
-            data = items[uid]
-            raw = data.get(b"BODY[]") or b""
-            yield FetchedMessage(uid, int(data.get(b"RFC822.SIZE", len(raw))), data.get(b"INTERNALDATE"), raw)
-
-    def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        from imapclient.exceptions import IMAPClientAbortError
+    def examine(self, folder: str) -> FolderStatus:
+        """Open ``folder`` read-only. Raises MailboxUnavailable("folder_missing") when it is gone."""
+        from imapclient.exceptions import IMAPClientError
 
         try:
+            status = self.client.select_folder(folder, readonly=True)
+        except IMAPClientError as exc:
+            if "nonexistent" in str(exc).lower() or "doesn't exist" in str(exc).lower() or "not exist" in str(exc):
+                raise MailboxUnavailable("folder_missing", "folders", f"folder {folder!r} does not exist") from exc
+            raise translate(exc, self.account) from exc
+        except Exception as exc:
+            raise translate(exc, self.account) from exc
+        uidnext = status.get(b"UIDNEXT")
+        return FolderStatus(int(status[b"UIDVALIDITY"]), int(uidnext) if uidnext else None, int(status[b"EXISTS"]))
+
+    def uidvalidity_of(self, folder: str) -> int | None:
+        """UIDVALIDITY by STATUS, without selecting (None when the server does not say)."""
+        status = self._call(self.client.folder_status, folder, [b"UIDVALIDITY"])
+        value = status.get(b"UIDVALIDITY")
+        return int(value) if value is not None else None
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above ``last_uid``, ascending. ``N:*`` returns the highest UID even when it is
+        below N, so the answer is filtered."""
+        return sorted(u for u in self._call(self.client.search, ["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+
+    def uids_since(self, day: date) -> list[int]:
+        """UIDs whose internal date is on or after ``day``, ascending."""
+        return sorted(self._call(self.client.search, ["SINCE", day]))
+
+    def uids_on(self, day: date) -> list[int]:
+        return sorted(self._call(self.client.search, ["ON", day]))
+
+    def uids_before(self, day: date) -> list[int]:
+        return sorted(self._call(self.client.search, ["BEFORE", day]))
+
+    def infos(self, uids: list[int]) -> list[MessageInfo]:
+        """Sizes and internal dates (cheap: no bodies), ascending by UID. UIDs expunged meanwhile
+        are simply absent."""
+        items = self._call(self.client.fetch, uids, ["RFC822.SIZE", "INTERNALDATE"])
+        return [MessageInfo(uid, int(items[uid].get(b"RFC822.SIZE", 0)), items[uid].get(b"INTERNALDATE"))
+                for uid in sorted(items)]
+
+    def bodies(self, uids: list[int]) -> dict[int, bytes]:
+        """Whole messages, in one FETCH."""
+        items = self._call(self.client.fetch, uids, ["BODY.PEEK[]"])
+        return {uid: data.get(b"BODY[]") or b"" for uid, data in items.items()}
+
+    def headers(self, uids: list[int]) -> dict[int, bytes]:
+        """Header blocks only (for messages over the size limit, and for overviews)."""
+        items = self._call(self.client.fetch, uids, ["BODY.PEEK[HEADER]"])
+        return {uid: data.get(b"BODY[HEADER]") or b"" for uid, data in items.items()}
+
+    def delete(self, folder: str, uids: list[int]) -> int:
+        """Flag ``uids`` deleted and expunge them (UID EXPUNGE where the server has UIDPLUS, so
+        nothing else flagged is removed). The only method that writes to the server."""
+        self._call(self.client.select_folder, folder, readonly=False)
+        self._call(self.client.delete_messages, uids)
+        if self.client.has_capability("UIDPLUS"):
+            self._call(self.client.uid_expunge, uids)
+        else:
+            self._call(self.client.expunge)
+        self._call(self.client.unselect_folder)
+        return len(uids)
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        try:
             return fn(*args, **kw)
-        except (TimeoutError, OSError, IMAPClientAbortError) as exc:
-            raise MailboxUnavailable(f"IMAP {getattr(fn, '__name__', fn)}: {exc}") from exc
+        except MailboxUnavailable:
+            raise
+        except Exception as exc:
+            raise translate(exc, self.account) from exc

@@ -1,0 +1,49 @@
+"""Checking an account before it is saved: reach the server, make sure it speaks the configured
+protocol, log in, list the folders with their special-use roles. Every failure is a
+MailboxUnavailable naming the field to fix and the cause. Blocks on the network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..connect import probe
+from ..errors import MailboxUnavailable
+from ..folders import ServerFolder, role_of
+from ..oauth import access_token
+from ..sources.imap import ImapMailSource
+from ..sources.pop3 import Pop3MailSource
+from .model import Account, AccountSecrets, FolderRole
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    folders: list[ServerFolder]
+    messages: int | None  # POP3: messages on the server
+    secrets: AccountSecrets  # possibly refreshed (OAuth2): save these
+
+    def roles(self) -> dict[str, FolderRole | None]:
+        return {f.name: role_of(f) for f in self.folders}
+
+
+def check_account(account: Account, secrets: AccountSecrets, timeout: float = 20.0) -> CheckReport:
+    """Raise MailboxUnavailable when ``account`` cannot be read; else what the server offers."""
+    missing = secrets.missing_for(account)
+    if missing:
+        raise MailboxUnavailable("auth_failed", missing[0], f"{missing[0]} is required for auth {account.auth}")
+    expected = "IMAP" if account.protocol == "imap" else "POP3"
+    spoken = probe(account, timeout)
+    if spoken != expected:
+        raise MailboxUnavailable("wrong_protocol", "protocol",
+                                 f"the server on port {account.effective_port} speaks {spoken}, not {expected}")
+    if account.auth == "oauth2":
+        secret, refreshed = access_token(account, secrets, timeout)
+        secrets = refreshed or secrets
+    else:
+        assert secrets.password is not None
+        secret = secrets.password.get_secret_value()
+    if account.protocol == "pop3":
+        with Pop3MailSource(account, secret, timeout) as pop:
+            count = len(pop.listing())
+        return CheckReport([ServerFolder("INBOX")], count, secrets)
+    with ImapMailSource(account, secret, timeout) as src:
+        return CheckReport([f for f in src.folders() if f.selectable], None, secrets)

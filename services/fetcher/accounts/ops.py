@@ -1,0 +1,79 @@
+"""What the accounts commands share: settings, the secret box, a database connection and a
+producer, opened lazily (``generate-key`` needs none of them) and closed at the end."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from ...common import clients
+from ...common.runtime.kafka_ports import KafkaProducerPort
+from ...common.settings import load
+from ..errors import MailboxUnavailable
+from ..settings import FetcherSettings
+from . import publish, store
+from .check import CheckReport, check_account
+from .model import Account, AccountSecrets
+from .secrets import SecretBox
+
+
+class Ops:
+    """Use as a context manager. Raises ConfigError for bad settings or a wrong secrets key."""
+
+    def __enter__(self) -> Ops:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if "conn" in self.__dict__:
+            self.conn.close()
+        if "producer" in self.__dict__:
+            self.producer.close()
+
+    @cached_property
+    def settings(self) -> FetcherSettings:
+        return load(FetcherSettings)
+
+    @cached_property
+    def box(self) -> SecretBox:
+        box = SecretBox(self.settings.secrets)
+        box.verify(self.conn)
+        return box
+
+    @cached_property
+    def conn(self) -> Any:
+        return clients.connect_postgres(self.settings.postgres, autocommit=True)
+
+    @cached_property
+    def producer(self) -> KafkaProducerPort:
+        return KafkaProducerPort(clients.make_producer(self.settings.kafka))
+
+    @cached_property
+    def s3(self) -> Any:
+        return clients.make_s3(self.settings.s3)
+
+    def stored(self, mailbox_id: str) -> store.StoredAccount:
+        found = store.get(self.conn, mailbox_id)
+        if found is None:
+            raise LookupError(f"no account {mailbox_id!r} (see `mailpipe accounts list`)")
+        return found
+
+    def secrets(self, stored: store.StoredAccount) -> AccountSecrets:
+        return self.box.open(stored.sealed_secrets)
+
+    def check(self, account: Account, secrets: AccountSecrets) -> CheckReport:
+        return check_account(account, secrets, timeout=min(self.settings.fetch.timeout_seconds, 20.0))
+
+    def save(self, account: Account, secrets: AccountSecrets) -> bool:
+        """Store the account (secrets sealed) and publish its options; True when new."""
+        created = store.save(self.conn, account, self.box.seal(secrets))
+        publish.send_and_wait(self.producer, [publish.mailbox_record(account, "mailpipe accounts")])
+        return created
+
+    def remove(self, mailbox_id: str) -> bool:
+        removed = store.remove(self.conn, mailbox_id)
+        publish.send_and_wait(self.producer, [publish.tombstone(mailbox_id)])
+        return removed
+
+
+def failure_text(exc: MailboxUnavailable) -> str:
+    return f"check failed: {exc.field}: {exc.cause}"

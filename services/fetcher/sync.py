@@ -1,0 +1,190 @@
+"""One run over one mailbox: every sync folder of an IMAP account, or the POP3 inbox.
+
+Reads in batches; after each batch the records are acknowledged by Kafka, then the ledger and the
+cursor advance in one transaction under the lease. A run yields (returns ``complete=False``) when
+its time box ends, the process stops or the lease is lost; the next run continues from the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..common.messages import Sighting
+from . import checkpoint
+from .accounts import store
+from .errors import MailboxUnavailable
+from .leases import Lease
+from .plan import batches, plan_folder
+from .publisher import Publisher
+from .records import OVER_SIZE_LIMIT, Fetched, LedgerEntry
+from .settings import FetchSettings
+from .sources.imap import ImapMailSource, MessageInfo
+from .sources.pop3 import Pop3MailSource, PopMessage
+
+log = logging.getLogger(__name__)
+INFO_CHUNK = 1000  # UIDs per metadata FETCH (sizes and dates only: small answers)
+HEADER_COST = 16 * 1024  # what a header-only fetch weighs in a batch
+
+
+@dataclass
+class RunContext:
+    """What one run needs: the lease, a connection of its own, the publisher and its limits."""
+
+    lease: Lease
+    conn: Any
+    publisher: Publisher
+    settings: FetchSettings
+    stop: threading.Event
+    max_message_bytes: int
+    deadline: float = field(default=0.0)
+    published: int = 0
+
+    def should_yield(self) -> bool:
+        return self.stop.is_set() or self.lease.lost.is_set() or time.monotonic() >= self.deadline
+
+
+@dataclass(frozen=True)
+class _Item:
+    info: MessageInfo
+    over_limit: bool
+
+    @property
+    def size(self) -> int:
+        return HEADER_COST if self.over_limit else self.info.size
+
+
+def sync_imap(src: ImapMailSource, ctx: RunContext) -> bool:
+    """Read every sync folder; returns True when all were read to the end. A folder that is gone
+    is looked for under a new name (same UIDVALIDITY); if none, the others are still read and the
+    run then fails with ``folder_missing``."""
+    missing: list[MailboxUnavailable] = []
+    for folder in src.account.sync_folders:
+        try:
+            done = sync_imap_folder(src, ctx, folder)
+        except MailboxUnavailable as exc:
+            if exc.kind != "folder_missing":
+                raise
+            renamed = _follow_rename(src, ctx, folder)
+            if renamed is None:
+                missing.append(exc)
+                continue
+            done = sync_imap_folder(src, ctx, renamed)
+        if not done:
+            return False
+    if missing:
+        raise missing[0]
+    return True
+
+
+def sync_imap_folder(src: ImapMailSource, ctx: RunContext, folder: str) -> bool:
+    """Read one folder from its cursor; True when read to the end."""
+    status = src.examine(folder)
+    cursor = checkpoint.load_cursor(ctx.conn, ctx.lease.mailbox_id, folder)
+    plan = plan_folder(cursor, status.uidvalidity, ctx.settings.resync_margin_days)
+    if plan.mode == "incremental":
+        uids = src.uids_after(plan.after_uid)
+    elif plan.mode == "resync" and plan.since is not None:
+        log.warning("UIDVALIDITY changed; reading again since %s", plan.since,
+                    extra={"mailbox_id": ctx.lease.mailbox_id, "uidvalidity": status.uidvalidity})
+        uids = src.uids_since(plan.since)
+    else:
+        uids = src.uids_after(0)
+    # After a resync everything up to the highest UID counts as read (older mail was read under
+    # the old UIDVALIDITY); otherwise the cursor moves only past what was actually published.
+    end_uid = max([*uids, (status.uidnext or 1) - 1]) if plan.mode == "resync" else (uids[-1] if uids else None)
+    last_done = plan.after_uid
+    for last_uid, fetched, entries in publish_uids(src, ctx, folder, status.uidvalidity, uids):
+        last_done = last_uid
+        checkpoint.advance_imap(ctx.conn, ctx.lease, folder, status.uidvalidity, last_done,
+                                max((f.internal_date for f in fetched if f.internal_date), default=None),
+                                status.uidnext, entries)
+        if ctx.should_yield():
+            return False
+    if end_uid is not None and end_uid > last_done or cursor is None or plan.mode == "resync":
+        checkpoint.advance_imap(ctx.conn, ctx.lease, folder, status.uidvalidity, max(end_uid or 0, last_done),
+                                None, status.uidnext, [])
+    else:
+        checkpoint.note_server(ctx.conn, ctx.lease.mailbox_id, folder, status.uidvalidity, status.uidnext)
+    return True
+
+
+def publish_uids(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity: int,
+                 uids: list[int]) -> Iterator[tuple[int, list[Fetched], list[LedgerEntry]]]:
+    """Fetch and publish ``uids`` (ascending) in batches: sizes first, then whole bodies, or only
+    headers for messages over the size limit. Yields, after Kafka acknowledged each batch, the
+    highest UID now done (expunged UIDs count as done), what was published and its ledger entries."""
+    for start in range(0, len(uids), INFO_CHUNK):
+        chunk = uids[start:start + INFO_CHUNK]
+        items = [_Item(i, i.size > ctx.max_message_bytes) for i in src.infos(chunk)]
+        groups = list(batches(items, ctx.settings.batch_size, ctx.settings.batch_max_bytes))  # type: ignore[arg-type]
+        for n, batch in enumerate(groups):
+            fetched = _fetch_batch(src, ctx, folder, uidvalidity, batch)  # type: ignore[arg-type]
+            entries = ctx.publisher.publish(fetched, "imap")
+            ctx.published += len(fetched)
+            # the last batch of a chunk also covers the chunk's UIDs expunged before we fetched them
+            yield (chunk[-1] if n == len(groups) - 1 else batch[-1].info.uid), fetched, entries  # type: ignore[attr-defined]
+        if not groups:
+            yield chunk[-1], [], []
+
+
+def _fetch_batch(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity: int,
+                 batch: list[_Item]) -> list[Fetched]:
+    whole = src.bodies([i.info.uid for i in batch if not i.over_limit]) if any(not i.over_limit for i in batch) else {}
+    heads = src.headers([i.info.uid for i in batch if i.over_limit]) if any(i.over_limit for i in batch) else {}
+    out = []
+    for item in batch:
+        info = item.info
+        raw = heads.get(info.uid) if item.over_limit else whole.get(info.uid)
+        if raw is None:
+            continue  # expunged between the size check and the body fetch: nothing to publish
+        out.append(Fetched(Sighting(mailbox_id=ctx.lease.mailbox_id, folder=folder, uidvalidity=uidvalidity,
+                                    uid=info.uid), raw, info.size, info.internal_date,
+                           OVER_SIZE_LIMIT if item.over_limit else None))
+    return out
+
+
+def _follow_rename(src: ImapMailSource, ctx: RunContext, folder: str) -> str | None:
+    """The new name of a renamed folder: the one whose UIDVALIDITY is the old folder's cursor's."""
+    cursor = checkpoint.load_cursor(ctx.conn, ctx.lease.mailbox_id, folder)
+    if cursor is None:
+        return None
+    watched = set(src.account.sync_folders)
+    for candidate in src.folders():
+        if candidate.selectable and candidate.name not in watched \
+                and src.uidvalidity_of(candidate.name) == cursor.uidvalidity:
+            log.warning("folder renamed; following it", extra={"mailbox_id": ctx.lease.mailbox_id})
+            checkpoint.rename_folder(ctx.conn, ctx.lease, folder, candidate.name)
+            store.rename_folder(ctx.conn, ctx.lease.mailbox_id, folder, candidate.name)
+            return candidate.name
+    return None
+
+
+def sync_pop3(src: Pop3MailSource, ctx: RunContext) -> bool:
+    """Read every message whose UIDL is not in the mailbox's UIDL set; mail stays on the server."""
+    listing = src.listing()
+    known = checkpoint.known_uidls(ctx.conn, ctx.lease.mailbox_id)
+    gone = known - {m.uidl for m in listing}
+    new = [m for m in listing if m.uidl not in known]
+    if gone and not new:
+        checkpoint.advance_pop3(ctx.conn, ctx.lease, [], [], gone)
+    for batch in batches(new, ctx.settings.batch_size, ctx.settings.batch_max_bytes):  # type: ignore[arg-type]
+        fetched = [_pop_fetch(src, ctx, m) for m in batch]  # type: ignore[arg-type]
+        entries = ctx.publisher.publish(fetched, "pop3")
+        checkpoint.advance_pop3(ctx.conn, ctx.lease, [m.uidl for m in batch], entries, gone)  # type: ignore[attr-defined]
+        gone = set()
+        ctx.published += len(fetched)
+        if ctx.should_yield():
+            return False
+    return True
+
+
+def _pop_fetch(src: Pop3MailSource, ctx: RunContext, m: PopMessage) -> Fetched:
+    over = m.size > ctx.max_message_bytes
+    raw = src.header(m.number) if over else src.body(m.number)
+    sighting = Sighting(mailbox_id=ctx.lease.mailbox_id, folder="INBOX", uidvalidity=0, uid=m.uid)
+    return Fetched(sighting, raw, m.size, None, OVER_SIZE_LIMIT if over else None)

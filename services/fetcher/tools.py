@@ -1,0 +1,202 @@
+"""Operator tools from the reference systems (000: reload, overview, delete old mails; 004:
+download a folder once, subscribe, reindex). Tools that read or change a mailbox on the server
+hold its lease while they work, so they never run beside a fetcher replica on the same mailbox."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from typing import Any
+
+from . import checkpoint, leases
+from .accounts.ops import Ops
+from .credentials import login_secret
+from .errors import MailboxUnavailable
+from .leases import Lease
+from .publisher import Publisher
+from .sources.imap import ImapMailSource
+from .sync import RunContext, publish_uids, sync_imap_folder
+
+TOOL_LEASE_SECONDS = 60.0
+
+
+@contextmanager
+def tool_lease(ops: Ops, mailbox_id: str, wait_seconds: float = 30.0) -> Iterator[Lease]:
+    """Hold ``mailbox_id``'s lease (heartbeated) for the block. Raises LookupError when a replica
+    keeps it longer than ``wait_seconds``."""
+    owner = f"mailpipe-tool-{threading.get_native_id()}"
+    deadline = time.monotonic() + wait_seconds
+    while (lease := leases.claim_one(ops.conn, owner, mailbox_id, TOOL_LEASE_SECONDS)) is None:
+        if time.monotonic() > deadline:
+            raise LookupError(f"{mailbox_id} is being fetched by a replica right now; try again shortly")
+        time.sleep(0.5)
+    done = threading.Event()
+
+    def beat() -> None:
+        with ops_connection(ops) as conn:
+            while not done.wait(TOOL_LEASE_SECONDS / 3):
+                leases.heartbeat(conn, lease, TOOL_LEASE_SECONDS)
+
+    beater = threading.Thread(target=beat, daemon=True)
+    beater.start()
+    try:
+        yield lease
+    finally:
+        done.set()
+        beater.join()
+        leases.hand_back(ops.conn, lease)
+
+
+def ops_connection(ops: Ops) -> Any:
+    from ..common import clients
+
+    return clients.connect_postgres(ops.settings.postgres, autocommit=True)
+
+
+@contextmanager
+def imap_of(ops: Ops, mailbox_id: str) -> Iterator[ImapMailSource]:
+    stored = ops.stored(mailbox_id)
+    if stored.account.protocol != "imap":
+        raise LookupError(f"{mailbox_id} is a POP3 mailbox: this tool needs IMAP folders")
+    timeout = ops.settings.fetch.timeout_seconds
+    secret = login_secret(ops.conn, ops.box, stored.account, stored.sealed_secrets, timeout)
+    with ImapMailSource(stored.account, secret, timeout) as src:
+        yield src
+
+
+def _context(ops: Ops, lease: Lease) -> RunContext:
+    publisher = Publisher(ops.producer, ops.s3, ops.settings.s3.bucket, ops.settings.fetch.claim_check_bytes)
+    account = ops.stored(lease.mailbox_id).account
+    return RunContext(lease, ops.conn, publisher, ops.settings.fetch, threading.Event(),
+                      account.max_message_bytes or ops.settings.fetch.max_message_bytes, deadline=float("inf"))
+
+
+def reload(ops: Ops, mailbox_id: str) -> dict[str, Any]:
+    """Forget the read state: the next run reads everything again (email_id dedupes downstream)."""
+    ops.stored(mailbox_id)
+    checkpoint.forget(ops.conn, mailbox_id)
+    return {"account": mailbox_id, "reloaded": True}
+
+
+def download(ops: Ops, mailbox_id: str, folder: str) -> dict[str, Any]:
+    """Read ``folder`` once now (subscribed or not), from its cursor."""
+    with tool_lease(ops, mailbox_id) as lease, imap_of(ops, mailbox_id) as src:
+        ctx = _context(ops, lease)
+        sync_imap_folder(src, ctx, folder)
+    return {"account": mailbox_id, "folder": folder, "published": ctx.published}
+
+
+def reindex(ops: Ops, mailbox_id: str, folder: str) -> dict[str, Any]:
+    """Publish the folder's already-fetched messages again, so parsing and matching run on them
+    anew (after a directory change, say). The cursor does not move; the ledger is refreshed."""
+    with tool_lease(ops, mailbox_id) as lease, imap_of(ops, mailbox_id) as src:
+        ctx = _context(ops, lease)
+        status = src.examine(folder)
+        cursor = checkpoint.load_cursor(ops.conn, mailbox_id, folder)
+        if cursor is None or cursor.uidvalidity != status.uidvalidity:
+            return {"account": mailbox_id, "folder": folder, "published": 0, "note": "nothing fetched here yet"}
+        uids = [u for u in src.uids_after(0) if u <= cursor.last_uid]
+        for _, _, entries in publish_uids(src, ctx, folder, status.uidvalidity, uids):
+            with ops.conn.transaction():
+                leases.guard(ops.conn, lease)
+                checkpoint.write_ledger(ops.conn, entries)
+    return {"account": mailbox_id, "folder": folder, "published": ctx.published}
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    folder: str
+    uid: int
+    internal_date: Any
+    size: int
+    sender: str
+    subject: str
+    what_happened: str
+
+
+def overview(ops: Ops, mailbox_id: str, day: date) -> list[OverviewRow]:
+    """What the server had on ``day`` in every read folder, and what became of each message."""
+    rows: list[OverviewRow] = []
+    with imap_of(ops, mailbox_id) as src:
+        for folder in src.account.sync_folders:
+            status = src.examine(folder)
+            uids = src.uids_on(day)
+            if not uids:
+                continue
+            cursor = checkpoint.load_cursor(ops.conn, mailbox_id, folder)
+            ledger = checkpoint.ledger_rows(ops.conn, mailbox_id, folder, status.uidvalidity)
+            heads = src.headers(uids)
+            for info in src.infos(uids):
+                head = BytesHeaderParser(policy=default_policy).parsebytes(heads.get(info.uid, b""))
+                fate = _fate(info.uid, ledger, cursor, status.uidvalidity)
+                rows.append(OverviewRow(folder, info.uid, info.internal_date, info.size, str(head.get("From", "")),
+                                        str(head.get("Subject", "")), fate))
+    return rows
+
+
+def _fate(uid: int, ledger: dict[int, Any], cursor: Any, uidvalidity: int) -> str:
+    if uid in ledger:
+        outcome, reason, at = ledger[uid]
+        return f"{outcome}{f' ({reason})' if reason else ''} at {at:%Y-%m-%d %H:%M:%S}"
+    if cursor is None or cursor.uidvalidity != uidvalidity or uid > cursor.last_uid:
+        return "not fetched yet"
+    return "skipped (older than the resync window after a UIDVALIDITY change, or read before the ledger)"
+
+
+def months_back(today: date, months: int) -> date:
+    """Pure: the same day ``months`` months earlier (clamped to the month's last day)."""
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    month += 1
+    for day in range(today.day, 0, -1):
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def purge_server(ops: Ops, mailbox_id: str, older_than_months: int, confirm: bool,
+                 today: date | None = None) -> dict[str, Any]:
+    """Delete mail older than ``older_than_months`` from the server (not from mailpipe). A dry run
+    unless ``confirm``. Only messages the ledger shows as imported are ever deleted; the report
+    lists the others as kept."""
+    cutoff = months_back(today or date.today(), older_than_months)
+    report: dict[str, Any] = {"account": mailbox_id, "before": cutoff.isoformat(), "dry_run": not confirm,
+                              "folders": {}}
+    with tool_lease(ops, mailbox_id) as lease, imap_of(ops, mailbox_id) as src:
+        for folder in src.account.sync_folders:
+            status = src.examine(folder)
+            old = src.uids_before(cutoff)
+            ledger = checkpoint.ledger_rows(ops.conn, mailbox_id, folder, status.uidvalidity)
+            imported = [u for u in old if u in ledger]
+            kept = [u for u in old if u not in ledger]
+            deleted = 0
+            if confirm and imported:
+                leases.guard_now(ops.conn, lease)
+                deleted = src.delete(folder, imported)
+            report["folders"][folder] = {"older": len(old), "imported": len(imported), "deleted": deleted,
+                                         "kept_not_imported": len(kept), "uids": imported[:1000]}
+    return report
+
+
+def subscribe(ops: Ops, mailbox_id: str, folder: str, on: bool) -> dict[str, Any]:
+    """Read ``folder`` on every run (``on``) or stop reading it; the read state is kept."""
+    stored = ops.stored(mailbox_id)
+    account = stored.account
+    if on and folder not in [f.name for f in account.folders]:
+        with imap_of(ops, mailbox_id) as src:
+            if folder not in [f.name for f in src.folders() if f.selectable]:
+                raise MailboxUnavailable("folder_missing", "folders", f"no folder {folder!r} on the server")
+        from .accounts.model import Folder
+
+        folders = [*account.folders, Folder(name=folder)]
+    else:
+        folders = [f.model_copy(update={"sync": on}) if f.name == folder else f for f in account.folders]
+    ops.save(account.model_copy(update={"folders": folders}), ops.secrets(stored))
+    return {"account": mailbox_id, "folder": folder, "subscribed": on}

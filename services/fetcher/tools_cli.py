@@ -1,0 +1,74 @@
+"""The operator tools as ``mailpipe accounts <tool>`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from typing import Any
+
+from .accounts.ops import Ops, failure_text
+from .errors import MailboxUnavailable
+
+
+def register_tools(accounts: Any) -> None:
+    """Add reload, reindex, overview, purge-server, subscribe, unsubscribe and download."""
+    p = accounts.add_parser("reload", help="forget what was read: everything is read again (no duplicates downstream)")
+    p.add_argument("id")
+    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.reload(ops, a.id)))
+    p = accounts.add_parser("reindex", help="publish a folder's fetched mail again so it is matched anew")
+    p.add_argument("id")
+    p.add_argument("--folder", default="INBOX")
+    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.reindex(ops, a.id, a.folder)))
+    p = accounts.add_parser("overview", help="what the server had on a day, and what happened to each message")
+    p.add_argument("id")
+    p.add_argument("--date", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_overview)
+    p = accounts.add_parser("purge-server", help="delete old, imported mail from the server (dry run by default)")
+    p.add_argument("id")
+    p.add_argument("--older-than-months", type=int, required=True)
+    p.add_argument("--yes-delete-from-server", dest="confirm", action="store_true",
+                   help="really delete (without it: only report what would be deleted)")
+    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.purge_server(ops, a.id, a.older_than_months, a.confirm)))
+    for name, on in (("subscribe", True), ("unsubscribe", False)):
+        p = accounts.add_parser(name, help=f"{'read' if on else 'stop reading'} a folder on every run")
+        p.add_argument("id")
+        p.add_argument("folder")
+        p.set_defaults(handler=lambda a, on=on: _run(lambda ops, t: t.subscribe(ops, a.id, a.folder, on)))
+    p = accounts.add_parser("download", help="read one folder once, now")
+    p.add_argument("id")
+    p.add_argument("folder")
+    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.download(ops, a.id, a.folder)))
+
+
+def _run(fn: Any) -> int:
+    from . import tools
+
+    try:
+        with Ops() as ops:
+            result = fn(ops, tools)
+    except MailboxUnavailable as exc:
+        print(f"mailpipe accounts: {failure_text(exc)}", file=sys.stderr)
+        return 3
+    except LookupError as exc:
+        print(f"mailpipe accounts: {exc.args[0]}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+    return 0
+
+
+def _overview(a: argparse.Namespace) -> int:
+    def show(ops: Ops, tools: Any) -> None:
+        rows = tools.overview(ops, a.id, a.date)
+        if a.json:
+            print(json.dumps([r.__dict__ for r in rows], indent=2, default=str, ensure_ascii=False))
+            return
+        print(f"{len(rows)} message(s) on {a.date} in {a.id}")
+        for r in rows:
+            print(f"  {r.folder:<16} uid {r.uid:<7} {r.size:>9} B  {r.sender[:30]:<30}  {r.subject[:40]:<40}  "
+                  f"{r.what_happened}")
+
+    return _run(show)

@@ -1,0 +1,159 @@
+"""A fetcher replica: claims due mailboxes, runs each in a worker thread, keeps leases alive.
+
+The main thread claims (as many mailboxes as free slots), heartbeats every held lease and keeps
+the gauges current; worker threads each run one mailbox with a PostgreSQL connection of their own.
+A mailbox failure backs that mailbox off and the others continue; a dependency failure (Kafka or
+S3 not acknowledging) stops the replica with exit code 1 — its leases expire and other replicas
+take the mailboxes over, reading again from the last cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..common import metrics
+from ..common.errors import TransientError
+from ..common.health import Health
+from . import checkpoint, leases, runs
+from .accounts import store
+from .accounts.model import Account
+from .accounts.secrets import SecretBox
+from .credentials import login_secret
+from .errors import LeaseLost, MailboxUnavailable
+from .idle import idle_loop
+from .leases import Lease
+from .publisher import Publisher
+from .settings import FetchSettings
+from .sources.imap import ImapMailSource
+from .sources.pop3 import Pop3MailSource
+from .sync import RunContext, sync_imap, sync_imap_folder, sync_pop3
+
+log = logging.getLogger(__name__)
+GAUGE_INTERVAL_SECONDS = 15.0
+
+
+class Replica:
+    """Runs until ``stop`` is set; ``run`` returns the process exit code."""
+
+    def __init__(self, settings: FetchSettings, connect: Callable[[], Any], publisher: Publisher,
+                 box: SecretBox, health: Health) -> None:
+        self.s, self.connect, self.publisher, self.box, self.health = settings, connect, publisher, box, health
+        self.held: dict[str, Lease] = {}
+        self._lock = threading.Lock()
+        self.fatal: BaseException | None = None
+        self.stop = threading.Event()
+        self._last_success = time.time()
+
+    def run(self, stop: threading.Event) -> int:
+        self.stop = stop
+        conn = self.connect()
+        metrics.SECONDS_SINCE_SUCCESS.set_function(lambda: time.time() - self._last_success)
+        pool = ThreadPoolExecutor(self.s.concurrency, thread_name_prefix="mailbox")
+        next_beat = next_gauges = 0.0
+        try:
+            self.health.set_ready(True)
+            while not stop.is_set():
+                now = time.monotonic()
+                if now >= next_beat:
+                    self._heartbeat(conn)
+                    next_beat = now + self.s.lease_seconds / 3
+                if now >= next_gauges:
+                    metrics.UNFETCHED.set(checkpoint.unfetched_total(conn))
+                    next_gauges = now + GAUGE_INTERVAL_SECONDS
+                with self._lock:
+                    free = self.s.concurrency - len(self.held)
+                for lease in leases.claim(conn, self.s.replica_id, free, self.s.lease_seconds):
+                    if lease.taken_over:
+                        metrics.LEASE_TAKEOVERS.inc()
+                        log.info("took over an expired lease", extra={"mailbox_id": lease.mailbox_id})
+                    with self._lock:
+                        self.held[lease.mailbox_id] = lease
+                    pool.submit(self._run_guarded, lease)
+                metrics.LEASES_HELD.set(len(self.held))
+                self.health.progress()
+                stop.wait(self.s.claim_interval_seconds)
+        finally:
+            stop.set()
+            pool.shutdown(wait=True)  # runs see the stop, checkpoint what is acknowledged, release
+            conn.close()
+        if self.fatal is not None:
+            log.error("stopping: a dependency failed", extra={"error": str(self.fatal)})
+            return 1
+        return 0
+
+    def _heartbeat(self, conn: Any) -> None:
+        with self._lock:
+            held = list(self.held.values())
+        for lease in held:
+            if not leases.heartbeat(conn, lease, self.s.lease_seconds):
+                metrics.LEASES_LOST.inc()
+                log.warning("lease lost to another replica", extra={"mailbox_id": lease.mailbox_id})
+
+    def _run_guarded(self, lease: Lease) -> None:
+        try:
+            with self.connect() as conn:
+                self.run_mailbox(conn, lease)
+        except BaseException as exc:  # a worker thread must report, never die silently
+            self.fatal = exc
+            self.stop.set()
+        finally:
+            with self._lock:
+                self.held.pop(lease.mailbox_id, None)
+
+    def run_mailbox(self, conn: Any, lease: Lease) -> None:
+        """One run: read the mailbox (then stay in IDLE for push mailboxes), release the lease."""
+        stored = store.get(conn, lease.mailbox_id)
+        if stored is None:
+            return
+        account = stored.account
+        run_id = runs.start(conn, lease)
+        ctx = RunContext(lease, conn, self.publisher, self.s, self.stop,
+                         account.max_message_bytes or self.s.max_message_bytes,
+                         deadline=time.monotonic() + self.s.run_time_box_seconds)
+        outcome = "failed"
+        try:
+            secret = login_secret(conn, self.box, account, stored.sealed_secrets, self.s.timeout_seconds)
+            with metrics.POLL_SECONDS.labels(protocol=account.protocol).time():
+                complete = self._read(account, secret, ctx)
+            leases.release(conn, lease, account.poll_interval_seconds if complete else 0)
+            outcome = "complete" if complete else "yielded"
+            self._last_success = time.time()
+            metrics.LAST_SUCCESS.set(self._last_success)
+        except MailboxUnavailable as exc:
+            metrics.FETCH_ERRORS.labels(kind=exc.metric_kind).inc()
+            delay = leases.release_failed(conn, lease, exc, self.s.backoff_base_seconds, self.s.backoff_max_seconds)
+            outcome = f"error:{exc.kind}"
+            log.warning("mailbox failed; backing off", extra={"mailbox_id": lease.mailbox_id, "kind": exc.kind,
+                                                              "field": exc.field, "error": exc.cause,
+                                                              "delay_seconds": delay})
+        except LeaseLost:
+            outcome = "lease_lost"
+            metrics.LEASES_LOST.inc()
+        except TransientError:
+            outcome = "dependency_failed"
+            raise
+        finally:
+            runs.finish(conn, run_id, outcome, ctx.published)
+
+    def _read(self, account: Account, secret: str, ctx: RunContext) -> bool:
+        if account.protocol == "pop3":
+            with Pop3MailSource(account, secret, self.s.timeout_seconds) as pop:
+                return sync_pop3(pop, ctx)
+        with ImapMailSource(account, secret, self.s.timeout_seconds) as src:
+            complete = sync_imap(src, ctx)
+            if complete and account.push and not ctx.should_yield():
+                self._push(src, account, ctx)
+            return complete
+
+    def _push(self, src: ImapMailSource, account: Account, ctx: RunContext) -> None:
+        # A push mailbox keeps its lease for as long as the replica runs, so its runs need no time box.
+        ctx.deadline = float("inf")
+        idle_loop(src, account.sync_folders[0], self.s.idle_reissue_seconds, account.poll_interval_seconds,
+                  keep_going=lambda: not (self.stop.is_set() or ctx.lease.lost.is_set()),
+                  sync_folder=lambda folder: sync_imap_folder(src, ctx, folder),
+                  sync_all=lambda: sync_imap(src, ctx))
