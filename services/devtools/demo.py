@@ -15,6 +15,7 @@ import yaml
 
 from ..common import admin, clients
 from ..common.settings import PostgresSettings
+from .. import cli
 from . import mailboxes, mailgen, report
 from .processes import ServiceProcess, free_port, pipeline
 
@@ -32,6 +33,7 @@ def main() -> int:
     directory_file.parent.mkdir(parents=True, exist_ok=True)
     directory_file.write_text(yaml.safe_dump(mailgen.directory(), allow_unicode=True, sort_keys=False))
     admin.load_directory(directory_file)
+    _apply_demo_account()
     have = mailboxes.count(USER)
     if have < COUNT:
         print(f"== seeding {COUNT - have} emails into {USER} on the local Dovecot")
@@ -58,11 +60,23 @@ def main() -> int:
     return 0
 
 
+def _apply_demo_account() -> None:
+    """The demo mailbox as an operator would declare it: ``mailpipe accounts apply -f``, the
+    password taken from an environment variable, push on (IMAP IDLE)."""
+    spec = STATE / "demo" / "accounts.yaml"
+    account = mailboxes.local_account(USER, MAILBOX_ID, name="Demo inbox", push=True, poll_interval_seconds=60)
+    doc = {"accounts": [{**account.model_dump(mode="json", exclude_defaults=True), "password_env": "DEMO_PASSWORD"}]}
+    spec.write_text(yaml.safe_dump(doc, sort_keys=False))
+    os.environ["DEMO_PASSWORD"] = mailboxes.stack_env("MAILPIPE_STACK_MAIL_PASSWORD")
+    print(f"== mailpipe accounts apply -f {spec}")
+    if cli.main(["accounts", "apply", "-f", str(spec)]) != 0:
+        raise SystemExit("the demo account did not pass its connection check")
+
+
 def _restart_services() -> dict[str, ServiceProcess]:
     PIDS.mkdir(parents=True, exist_ok=True)
     _stop_previous()
-    env = mailboxes.mailbox_env(USER, MAILBOX_ID) | {"MAILPIPE_FETCH__POLL_INTERVAL_SECONDS": "2"}
-    procs = pipeline(env, STATE / "logs", {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
+    procs = pipeline({}, STATE / "logs", {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
     for p in procs.values():
         p.start()
         assert p.proc is not None

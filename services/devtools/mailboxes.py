@@ -6,7 +6,16 @@ import os
 import ssl
 from collections.abc import Iterable
 
+from typing import Any
+
 from imapclient import IMAPClient
+from pydantic import SecretStr
+
+from ..common import clients
+from ..common.settings import PostgresSettings
+from ..fetcher.accounts import store
+from ..fetcher.accounts.model import Account, AccountSecrets
+from ..fetcher.accounts.secrets import SecretBox, SecretsSettings
 
 
 def stack_env(name: str) -> str:
@@ -44,14 +53,18 @@ def count(user: str, folder: str = "INBOX") -> int:
         return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
 
-def mailbox_env(user: str, mailbox_id: str) -> dict[str, str]:
-    """The fetcher settings for ``user`` on the local Dovecot, over IMAPS with verification."""
-    return {
-        "MAILPIPE_MAILBOX__ID": mailbox_id,
-        "MAILPIPE_MAILBOX__HOST": "localhost",
-        "MAILPIPE_MAILBOX__PORT": stack_env("MAILPIPE_STACK_IMAPS_PORT"),
-        "MAILPIPE_MAILBOX__USERNAME": user,
-        "MAILPIPE_MAILBOX__PASSWORD": stack_env("MAILPIPE_STACK_MAIL_PASSWORD"),
-        "MAILPIPE_MAILBOX__SECURITY": "tls",
-        "MAILPIPE_MAILBOX__CA_FILE": stack_env("MAILPIPE_STACK_TLS_CA"),
-    }
+def local_account(user: str, mailbox_id: str, **fields: Any) -> Account:
+    """An account for ``user`` on the local Dovecot, over IMAPS verified against the stack's CA."""
+    base: dict[str, Any] = dict(id=mailbox_id, server="localhost", port=int(stack_env("MAILPIPE_STACK_IMAPS_PORT")),
+                                username=user, security="tls", ca_file=stack_env("MAILPIPE_STACK_TLS_CA"))
+    return Account.model_validate({**base, **fields})
+
+
+def save_account(dsn: str, account: Account, password: str | None = None) -> None:
+    """Store ``account`` (its password sealed with the stack's key) in the database at ``dsn``,
+    without the connection check of ``mailpipe accounts add``."""
+    box = SecretBox(SecretsSettings(keys=SecretStr(stack_env("MAILPIPE_SECRETS__KEYS"))))
+    secret = SecretStr(password or stack_env("MAILPIPE_STACK_MAIL_PASSWORD"))
+    with clients.connect_postgres(PostgresSettings(dsn=SecretStr(dsn)), autocommit=True) as conn:
+        box.verify(conn)
+        store.save(conn, account, box.seal(AccountSecrets(password=secret)))

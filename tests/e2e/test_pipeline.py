@@ -34,8 +34,10 @@ def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[...,
     started: list[dict[str, ServiceProcess]] = []
 
     def start(user: str, extra: dict[str, str]) -> dict[str, ServiceProcess]:
-        env = mailboxes.mailbox_env(user, f"box-{unique}") | {
-            "MAILPIPE_POSTGRES__DSN": pg_dsn, "MAILPIPE_FETCH__POLL_INTERVAL_SECONDS": "0.5", **extra}
+        mailboxes.save_account(pg_dsn, mailboxes.local_account(user, f"box-{unique}", poll_interval_seconds=5))
+        env = {"MAILPIPE_POSTGRES__DSN": pg_dsn, "MAILPIPE_FETCH__CLAIM_INTERVAL_SECONDS": "0.2",
+               # a SIGKILLed fetcher's lease must expire soon for its restart to take the mailbox over
+               "MAILPIPE_FETCH__LEASE_SECONDS": "5", **extra}
         procs = pipeline(env, tmp_path / "logs", {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
         for p in procs.values():
             p.env = {**p.env, "MAILPIPE_RUNTIME__GROUP_ID": f"e2e-{unique}-{p.service}"}

@@ -61,7 +61,8 @@ def load_specs(path: Path, env: Mapping[str, str] | None = None) -> list[tuple[A
         where = f"accounts[{i}]" + (f" ({item.get('id')})" if isinstance(item, dict) and item.get("id") else "")
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: expected a mapping")
-        fields = {k: v for k, v in item.items() if not k.endswith(("_env", "_file")) and k not in SECRET_FIELDS}
+        refs = {f"{name}{suffix}" for name in SECRET_FIELDS for suffix in ("", "_env", "_file")}
+        fields = {k: v for k, v in item.items() if k not in refs}
         fields["folders"] = [{"name": f} if isinstance(f, str) else f for f in fields.get("folders", ["INBOX"])]
         secrets = resolve_secrets(item, where, env)
         account = build_account(fields, where)
