@@ -28,7 +28,7 @@ def main() -> int:
         with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
             publish_all(conn, producer)  # mail.mailboxes is compacted: republishing is harmless
         publisher = Publisher(producer, clients.make_s3(settings.s3), settings.s3.bucket,
-                              settings.fetch.claim_check_bytes)
+                              settings.fetch.claim_check_bytes, topic=settings.fetch.raw_topic)
         replica = Replica(settings.fetch, lambda: clients.connect_postgres(settings.postgres, autocommit=True),
                           publisher, box, health)
         return replica.run(stop)

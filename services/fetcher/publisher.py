@@ -9,6 +9,7 @@ from ..common import metrics
 from ..common.errors import TransientError
 from ..common.objects import put_content
 from ..common.runtime.ports import Delivery, ProducerPort
+from ..common.topics import RAW
 from .records import Fetched, LedgerEntry, ledger_entry, raw_record
 
 
@@ -16,8 +17,8 @@ class Publisher:
     """Thread-safe (the producer is); one per replica."""
 
     def __init__(self, producer: ProducerPort, s3: Any, bucket: str, claim_check_bytes: int,
-                 flush_timeout_seconds: float = 60) -> None:
-        self.producer, self.s3, self.bucket = producer, s3, bucket
+                 flush_timeout_seconds: float = 60, topic: str = RAW) -> None:
+        self.producer, self.s3, self.bucket, self.topic = producer, s3, bucket, topic
         self.claim_check_bytes, self.flush_timeout = claim_check_bytes, flush_timeout_seconds
 
     def publish(self, messages: list[Fetched], protocol: str) -> list[LedgerEntry]:
@@ -30,7 +31,7 @@ class Publisher:
             if len(msg.raw) > self.claim_check_bytes:
                 claim = self._claim_check(msg.raw)
                 metrics.CLAIM_CHECKS.inc()
-            deliveries.append(self.producer.send(raw_record(msg, claim)))
+            deliveries.append(self.producer.send(raw_record(msg, claim, self.topic)))
             entries.append(ledger_entry(msg, claim is not None))
         self.producer.flush(self.flush_timeout)
         for d in deliveries:

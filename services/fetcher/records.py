@@ -52,7 +52,7 @@ def message_id_of(raw: bytes) -> str | None:
     return normalize_message_id(re.sub(rb"\s+", b" ", found.group(1)).decode("utf-8", "replace").strip())
 
 
-def raw_record(msg: Fetched, claim_check_key: str | None = None) -> Output:
+def raw_record(msg: Fetched, claim_check_key: str | None = None, topic: str = RAW) -> Output:
     """The record for one message. Keyed per message (not per mailbox) so one mailbox's backfill
     spreads over every partition. With ``claim_check_key`` the body is in S3 and the value empty.
     A header-only record carries ``fetch-outcome: headers_only`` and ``fetch-reason``."""
@@ -71,7 +71,7 @@ def raw_record(msg: Fetched, claim_check_key: str | None = None) -> Output:
         headers.append(("claim-check", claim_check_key.encode()))
     if msg.headers_only_reason:
         headers += [("fetch-outcome", b"headers_only"), ("fetch-reason", msg.headers_only_reason.encode())]
-    return Output(RAW, s.key.encode(), b"" if claim_check_key else msg.raw, headers)
+    return Output(topic, s.key.encode(), b"" if claim_check_key else msg.raw, headers)
 
 
 def ledger_entry(msg: Fetched, claim_checked: bool) -> LedgerEntry:

@@ -27,6 +27,8 @@ class FetchSettings(Section):
     resync_margin_days: int = Field(2, ge=0, description="date window before the cursor's last date on resync")
     backoff_base_seconds: float = Field(30.0, gt=0)
     backoff_max_seconds: float = Field(3600.0, gt=0)
+    raw_topic: str = Field("mail.raw", min_length=1, description="where fetched mail goes (tests and benchmarks "
+                           "use their own)")
     idle_reissue_seconds: float = Field(25 * 60.0, gt=0, description="IDLE is re-issued before servers drop it")
 
 

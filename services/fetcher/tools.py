@@ -71,7 +71,8 @@ def imap_of(ops: Ops, mailbox_id: str) -> Iterator[ImapMailSource]:
 
 
 def _context(ops: Ops, lease: Lease) -> RunContext:
-    publisher = Publisher(ops.producer, ops.s3, ops.settings.s3.bucket, ops.settings.fetch.claim_check_bytes)
+    publisher = Publisher(ops.producer, ops.s3, ops.settings.s3.bucket, ops.settings.fetch.claim_check_bytes,
+                          topic=ops.settings.fetch.raw_topic)
     account = ops.stored(lease.mailbox_id).account
     return RunContext(lease, ops.conn, publisher, ops.settings.fetch, threading.Event(),
                       account.max_message_bytes or ops.settings.fetch.max_message_bytes, deadline=float("inf"))

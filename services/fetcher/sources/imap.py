@@ -52,8 +52,11 @@ class ImapMailSource:
     def __exit__(self, *exc: object) -> None:
         try:
             self.client.logout()
-        except Exception:  # the connection may already be gone; nothing to save
-            pass
+        except Exception:  # the connection is already broken: just release the socket
+            try:
+                self.client.shutdown()
+            except Exception:
+                pass
 
     def folders(self) -> list[ServerFolder]:
         """Every folder with its flags (special-use flags included where the server has them)."""

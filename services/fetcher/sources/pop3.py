@@ -47,11 +47,14 @@ class Pop3MailSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        assert self.pop is not None
         try:
-            assert self.pop is not None
             self.pop.quit()
-        except Exception:  # the session may already be gone; POP3 changes nothing without DELE
-            pass
+        except Exception:  # the session is already broken (POP3 changes nothing without DELE)
+            try:
+                self.pop.close()
+            except Exception:
+                pass
 
     def listing(self) -> list[PopMessage]:
         """Every message on the server, in server order."""

@@ -1,0 +1,107 @@
+"""Fixtures for the fetcher against the real Dovecot, Kafka, S3 and PostgreSQL of the local stack.
+
+Each test gets its own database (``pg_dsn``), its own ``mail.raw``-shaped topic and its own
+Dovecot users, so tests never see each other's mail.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from mailpipe.common import clients
+from mailpipe.common.health import Health
+from mailpipe.common.messages import Sighting
+from mailpipe.common.runtime.kafka_ports import KafkaProducerPort
+from mailpipe.common.runtime.ports import Record
+from mailpipe.common.settings import KafkaSettings, PostgresSettings, S3Settings
+from mailpipe.devtools import mailboxes
+from mailpipe.fetcher import leases
+from mailpipe.fetcher.accounts.model import Account
+from mailpipe.fetcher.accounts.secrets import SecretBox, SecretsSettings
+from mailpipe.fetcher.publisher import Publisher
+from mailpipe.fetcher.settings import FetchSettings
+from mailpipe.fetcher.worker import Replica
+from pydantic import SecretStr
+
+from tests.conftest import stack_env
+from tests.support.harness import KafkaHarness
+
+
+@dataclass
+class FetchWorld:
+    """One test's fetcher: a database, a topic, a replica object whose runs happen in-process."""
+
+    dsn: str
+    topic: str
+    unique: str
+    settings: FetchSettings
+    conn: Any
+    box: SecretBox
+    replica: Replica
+    kafka: KafkaHarness
+    accounts: list[str] = field(default_factory=list)
+
+    def user(self, name: str) -> str:
+        return f"{name}-{self.unique}@mailpipe.test"
+
+    def add(self, account: Account, password: str | None = None) -> Account:
+        mailboxes.save_account(self.dsn, account, password)
+        return account
+
+    def run(self, mailbox_id: str) -> str:
+        """One run of the mailbox (as a replica would), returning how it ended."""
+        lease = leases.claim_one(self.conn, self.settings.replica_id, mailbox_id, self.settings.lease_seconds)
+        assert lease is not None, "the mailbox is leased by someone else"
+        self.replica.run_mailbox(self.conn, lease)
+        return str(self.conn.execute("SELECT outcome FROM fetch_runs WHERE mailbox_id = %s ORDER BY run_id DESC "
+                                     "LIMIT 1", (mailbox_id,)).fetchone()[0])
+
+    def records(self, mailbox_id: str | None = None) -> list[Record]:
+        out = self.kafka.read_all(self.topic)
+        return [r for r in out if mailbox_id is None or r.header("mailbox") == mailbox_id.encode()]
+
+    def sightings(self, mailbox_id: str) -> list[Sighting]:
+        return [Sighting(mailbox_id=mailbox_id, folder=(r.header("folder") or b"").decode(),
+                         uidvalidity=int(r.header("uidvalidity") or 0), uid=int(r.header("uid") or 0))
+                for r in self.records(mailbox_id)]
+
+    def scalar(self, sql: str, *params: Any) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+
+@pytest.fixture
+def world(pg_dsn: str, unique: str) -> Iterator[FetchWorld]:
+    topic = f"test-raw-{unique}"
+    kafka = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
+    kafka.create_topic(topic, 3)
+    settings = FetchSettings(replica_id=f"test-{unique}", batch_size=4, lease_seconds=30, timeout_seconds=10,
+                             raw_topic=topic, max_message_bytes=200_000, claim_check_bytes=100_000)
+    box = SecretBox(SecretsSettings(keys=SecretStr(stack_env("MAILPIPE_SECRETS__KEYS"))))
+    producer = KafkaProducerPort(clients.make_producer(KafkaSettings(bootstrap_servers=stack_env(
+        "MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))))
+    s3 = clients.make_s3(S3Settings(endpoint_url=stack_env("MAILPIPE_S3__ENDPOINT_URL"),
+                                    access_key_id=stack_env("MAILPIPE_S3__ACCESS_KEY_ID"),
+                                    secret_access_key=SecretStr(stack_env("MAILPIPE_S3__SECRET_ACCESS_KEY")),
+                                    bucket=stack_env("MAILPIPE_S3__BUCKET")))
+    publisher = Publisher(producer, s3, stack_env("MAILPIPE_S3__BUCKET"), settings.claim_check_bytes, topic=topic)
+    conn = clients.connect_postgres(PostgresSettings(dsn=SecretStr(pg_dsn)), autocommit=True)
+    box.verify(conn)
+    replica = Replica(settings, lambda: clients.connect_postgres(PostgresSettings(dsn=SecretStr(pg_dsn)),
+                                                                 autocommit=True), publisher, box, Health())
+    replica.stop = threading.Event()
+    yield FetchWorld(pg_dsn, topic, unique, settings, conn, box, replica, kafka)
+    conn.close()
+    producer.close()
+    kafka.close()
+
+
+def message(n: int, tag: str, body: str = "hello", extra_headers: str = "") -> bytes:
+    """A small, distinct message."""
+    return (f"Message-ID: <m{n}-{tag}@mailpipe.test>\r\nFrom: Alice <alice@acme.example>\r\n"
+            f"To: sales@mailpipe.test\r\nSubject: message {n} {tag}\r\n{extra_headers}"
+            f"Date: Mon, 5 Oct 2026 10:00:00 +0000\r\n\r\n{body}\r\n").encode()
