@@ -21,6 +21,8 @@ _ALIASES = {"us-ascii": "ascii", "ascii": "ascii", "iso-8859-1": "windows-1252",
 DETECT_CANDIDATES = ["cp1252", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "cp1253", "cp1254",
                      "cp1255", "cp1256", "cp1257", "big5", "gb18030", "shift_jis", "euc_jp", "euc_kr", "cp949",
                      "iso2022_jp", "cp874"]
+SHORT_TEXT_BYTES = 64
+_LATIN = {"cp1250", "iso8859-2", "iso8859-15", "cp1254", "cp1257", "cp1252"}
 _ISO2022 = (b"\x1b$B", b"\x1b$@", b"\x1b(J", b"\x1b$(D")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.IGNORECASE | re.DOTALL)
@@ -48,6 +50,10 @@ def decode_text(data: bytes, declared: str | None) -> Decoded:
             return Decoded(_clean(data.decode(name)), name, "declared")
         except (UnicodeDecodeError, LookupError):
             pass
+        if name == "utf-8" and _mostly_utf8(data):
+            return Decoded(_clean(data.decode("utf-8", "replace")), name, "declared")
+    elif data.isascii() and b"\x1b" not in data:
+        return Decoded(_clean(data.decode("ascii")), "ascii", "declared")  # RFC 2045's default
     if not name and any(seq in data for seq in _ISO2022):
         try:
             return Decoded(_clean(data.decode("iso2022_jp")), "iso2022_jp", "detected")
@@ -63,15 +69,32 @@ def decode_text(data: bytes, declared: str | None) -> Decoded:
     return Decoded(_clean(data.decode("windows-1252", "replace")), "windows-1252", "fallback")
 
 
+def _mostly_utf8(data: bytes) -> bool:
+    """UTF-8 with a few broken sequences (a truncated quoted-printable body), not another
+    charset: at most half of the non-ASCII bytes fail to decode (in a mislabelled single-byte
+    charset nearly all of them do)."""
+    high = sum(1 for b in data[:DETECT_MAX_BYTES] if b > 127)
+    bad = data[:DETECT_MAX_BYTES].decode("utf-8", "replace").count("\ufffd")
+    return bad * 2 <= high
+
+
 def detect(data: bytes) -> str | None:
-    """The likeliest of DETECT_CANDIDATES for ``data`` (a sample of it), or None."""
+    """The likeliest of DETECT_CANDIDATES for ``data`` (a sample of it), or None. On short texts,
+    where detection is a guess among Latin code pages, windows-1252 wins (the commonest)."""
     best = from_bytes(data[:DETECT_MAX_BYTES], cp_isolation=DETECT_CANDIDATES).best()
     if best is None or not best.encoding:
         return None
     try:
-        return codecs.lookup(best.encoding).name
+        name = codecs.lookup(best.encoding).name
     except LookupError:
         return None
+    if len(data) < SHORT_TEXT_BYTES and name in _LATIN and name != "cp1252":
+        try:
+            data.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return name
 
 
 def _codec(declared: str | None) -> str:
@@ -89,14 +112,17 @@ def _codec(declared: str | None) -> str:
 
 
 def _clean(text: str) -> str:
-    """Drop NUL and other C0 controls except tab and line ends (PostgreSQL text rejects NUL)."""
+    """Line ends to ``\\n``; NUL and other C0 controls dropped except tab (PostgreSQL text rejects
+    NUL)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text) if _CONTROL.search(text) else text
 
 
 def html_to_text(markup: str) -> str:
     """A readable plain-text rendering of HTML for matching and previews (not for display)."""
     text = _BLOCK.sub("\n", markup)
-    text = html.unescape(_TAGS.sub(" ", text))
+    text = html.unescape(_TAGS.sub(" ", text)).replace("\xa0", " ")
     text = _BLANKS.sub(" ", text)
     return _LINES.sub("\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
 

@@ -29,6 +29,9 @@ _SIMPLE_ADDR_LIST = re.compile(r"[^\"()\\;:\[\]]*")
 _ADDR_SPEC = r"[^<>@\s]+@[^<>@\s]+"
 _SIMPLE_MAILBOX = re.compile(rf"\s*(?:([A-Za-z0-9!#$%&'*+/=?^_`{{|}}~. -]*?)\s*<({_ADDR_SPEC})>|({_ADDR_SPEC}))\s*")
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
+_ATEXT = r"[^@\s<>(),;:\"\[\]\\]+"
+_VALID_ADDRESS = re.compile(rf'(?:{_ATEXT}|"[^"\r\n]*")@{_ATEXT}')
+_SALVAGE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 def has_surrogates(value: str) -> bool:
@@ -83,10 +86,13 @@ def addresses(part: Message, name: str) -> list[Address]:
     flattened, entries without ``@`` (e.g. ``undisclosed-recipients:;``) left out."""
     seen: dict[str, Address] = {}
     for raw in raw_headers(part, name):
-        for display, addr in _mailboxes(name, raw):
-            addr = collapse(addr).replace(" ", "").lower()
-            if "@" in addr and addr not in seen and not addr.startswith("@") and not addr.endswith("@"):
-                seen[addr] = Address(name=collapse(display), address=addr)
+        found = [(collapse(d), collapse(a).lower()) for d, a in _mailboxes(name, raw)]
+        valid = [(d, a) for d, a in found if _VALID_ADDRESS.fullmatch(a)]
+        if not valid and found:  # unreadable to the registry: salvage what looks like addresses
+            valid = [("", a.lower()) for a in _SALVAGE.findall(repair(raw))]
+        for display, addr in valid:
+            if addr not in seen:
+                seen[addr] = Address(name=display, address=addr)
     return list(seen.values())
 
 

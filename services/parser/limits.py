@@ -60,11 +60,7 @@ class Budget:
 
 
 def check_raw(raw: bytes, limits: ParseLimits) -> None:
-    """Cheap checks on the raw bytes before any parsing: total size, and an upper bound on the
-    number of multipart containers (each needs a ``boundary=`` parameter)."""
+    """The check before any parsing: total size. (Parts and depth are counted on the tree; the
+    stdlib parser's own recursion limit bounds the depth it builds.)"""
     if len(raw) > limits.max_message_bytes:
         raise PoisonMessage(TOO_LARGE, f"{len(raw)} bytes, the limit is {limits.max_message_bytes}")
-    # Each nesting level needs its own boundary parameter; far more of them than parts allowed
-    # means a structure the stdlib parser would recurse into without bound.
-    if raw.count(b"boundary") > limits.max_parts:
-        raise PoisonMessage(TOO_MANY_PARTS, f"more than {limits.max_parts} multipart boundaries declared")

@@ -144,6 +144,8 @@ def _collect(tree: Tree, budget: Budget, store: StoreObject, found: _Found) -> N
                 stack.extend((c, depth) for c in reversed(children))
             continue
         index += 1
+        if part.get_content_maintype() == "multipart":
+            ctype = "text/plain"  # a multipart whose boundary never came: its text is all there is
         _leaf(tree, part, ctype, depth, index, budget, store, found)
 
 
@@ -158,14 +160,17 @@ def _leaf(tree: Tree, part: Message, ctype: str, depth: int, index: int, budget:
             found.warnings.add(CHARSET_FALLBACK if decoded.how == "fallback" else CHARSET_DETECTED)
         (found.texts if ctype == "text/plain" else found.htmls).append(decoded.text)
         return
-    if is_body and not part.get_payload():
-        return  # an empty body part of an attached email
+    if is_body:
+        return  # the body of an attached email: part of that email's .eml, not a file of its own
     data = tree.decoded(part, budget)
     if is_tnef(ctype, filename, data):
         try:
             files, body = unpack(data, budget.limits.max_tnef_objects)
         except TnefUnreadable:
-            found.warnings.add(TNEF_UNREADABLE)
+            files, body = [], ""
+        files = [f for f in files if f.data or f.name]  # damage leaves nameless empty husks
+        if not files and not body:
+            found.warnings.add(TNEF_UNREADABLE)  # kept packed, as the attachment it came as
         else:
             for n, f in enumerate(files, 1):
                 found.attachments.append(make_attachment(

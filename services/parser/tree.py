@@ -32,7 +32,11 @@ from ..common.errors import PoisonMessage
 from .limits import TOO_DEEP, TOO_MANY_PARTS, Budget, ParseLimits
 
 MIN_RUN_BYTES = 4096  # shorter runs cost more to swap than to parse
-_RUN = re.compile(rb"(?:^[A-Za-z0-9+/=]+\r?\n)+", re.MULTILINE)
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_SHAPE = bytes(ord("a") if b in _ALPHABET else b if b in b"\r\n" else ord("#") for b in range(256))
+# The end of a line with at least 60 alphabet characters: the marker ends with a line end so the
+# search skips ahead (a marker of repeated ``a`` alone would make bytes.find crawl).
+_LONG_LINE_ENDS = (b"a" * 60 + b"\r\n", b"a" * 60 + b"\n")
 _TOKEN_PREFIX = b"MailpipeRunQ7x"
 _TOKEN = re.compile(_TOKEN_PREFIX.decode() + r"(\d+)Z")
 _TOKEN_B = re.compile(_TOKEN_PREFIX + rb"(\d+)Z")
@@ -80,9 +84,16 @@ class Tree:
         cte = transfer_encoding(part)
         fast = self._single_run(payload) if cte == "base64" else None
         if fast is not None:
-            budget.spend(len(fast) * 3 // 4)
-            with fast:
-                return binascii.a2b_base64(fast)
+            view, padding = fast
+            budget.spend(len(view) * 3 // 4)
+            try:
+                value = binascii.a2b_base64(view)
+            except binascii.Error:
+                value = None
+            # Whole quads decode to a multiple of 3 bytes less the padding: then a2b_base64 and
+            # decode_b agree; anything else takes decode_b's path (and its defects).
+            if value is not None and len(value) % 3 == (0, 2, 1)[padding]:
+                return value
         raw = self.payload_bytes(part)
         budget.spend(len(raw))
         if cte == "base64":
@@ -100,9 +111,9 @@ class Tree:
             return value if isinstance(value, bytes) else raw
         return raw
 
-    def _single_run(self, payload: str) -> memoryview | None:
-        """The run when the payload is exactly one clean base64 run (the common attachment):
-        ``=`` only at the end and whole quads, so ``a2b_base64`` gives what ``decode_b`` gives."""
+    def _single_run(self, payload: str) -> tuple[memoryview, int] | None:
+        """The run and its padding when the payload is exactly one base64 run (the common
+        attachment) with ``=`` only at its end."""
         if not self.runs or not payload.startswith(_TOKEN_PREFIX.decode()):
             return None
         m = _TOKEN.fullmatch(payload.rstrip("\r\n"))
@@ -111,10 +122,12 @@ class Tree:
         start, end = self.runs[int(m.group(1))]
         src = self.source
         pad = src.find(b"=", start, end)
-        if pad >= 0 and (end - pad > 8 or src[pad:end].strip(b"=\r\n")):
+        if pad < 0:
+            return memoryview(src)[start:end], 0
+        tail = src[pad:end].rstrip(b"\r\n")
+        if len(tail) > 2 or tail.strip(b"="):
             return None
-        chars = end - start - src.count(b"\n", start, end) - src.count(b"\r", start, end)
-        return memoryview(src)[start:end] if chars % 4 == 0 else None
+        return memoryview(src)[start:end], len(tail)
 
 
 def transfer_encoding(part: Message) -> str:
@@ -132,18 +145,25 @@ _TOKEN_ONLY = re.compile(_TOKEN_RE)
 
 
 def raw_header(part: Message, name: str) -> str | None:
-    """The first raw (undecoded, unfolded-as-stored) value of header ``name``, or None."""
-    lname = name.lower()
-    for k, v in part._headers:  # the stored source values under both policies
-        if k.lower() == lname:
-            return str(v)
-    return None
+    """The first raw (undecoded, as stored by the parser) value of header ``name``, or None."""
+    values = _index(part).get(name.lower())
+    return values[0] if values else None
 
 
 def raw_headers(part: Message, name: str) -> list[str]:
     """Every raw value of header ``name``."""
-    lname = name.lower()
-    return [str(v) for k, v in part._headers if k.lower() == lname]
+    return _index(part).get(name.lower(), [])
+
+
+def _index(part: Message) -> dict[str, list[str]]:
+    """Header name → raw values, built once per part (parts are not changed after parsing)."""
+    index: dict[str, list[str]] | None = getattr(part, "_mailpipe_index", None)
+    if index is None or len(part._headers) != sum(map(len, index.values())):
+        index = {}
+        for k, v in part._headers:  # the stored source values under both policies
+            index.setdefault(k.lower(), []).append(str(v))
+        part._mailpipe_index = index  # type: ignore[attr-defined]
+    return index
 
 
 def parse_tree(raw: bytes, limits: ParseLimits, headers_only: bool = False) -> Tree:
@@ -163,19 +183,47 @@ def parse_tree(raw: bytes, limits: ParseLimits, headers_only: bool = False) -> T
 
 
 def _swap_runs(raw: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """Replace each long run of base64-alphabet lines with a placeholder line.
+
+    The search runs on a translated copy (alphabet → ``a``, other bytes except CR/LF → ``#``), so
+    finding a run's start and end is ``bytes.find`` at memory speed rather than a regex per byte.
+    A run starts at a line ending in at least 60 alphabet characters and ends before the first line
+    holding anything else; a blank line (``\n\n``, ``\n\r``, ``\r\r``) also ends it, since a blank
+    line is structure (the end of a header block)."""
     if len(raw) < MIN_RUN_BYTES or _TOKEN_PREFIX in raw:
         return raw, []
+    shape = raw.translate(_SHAPE)
     runs: list[tuple[int, int]] = []
     pieces: list[bytes] = []
-    last = 0
-    for m in _RUN.finditer(raw):
-        start, end = m.span()
-        if end - start < MIN_RUN_BYTES:
+    last, pos = 0, 0
+    hits = {marker: -1 for marker in _LONG_LINE_ENDS}
+    while True:
+        for marker, at in hits.items():  # each marker is searched again only once passed
+            if 0 <= at < pos:
+                hits[marker] = shape.find(marker, pos)
+            elif at == -1 and pos == 0:
+                hits[marker] = shape.find(marker)
+        found = [at for at in hits.values() if at >= pos]
+        if not found:
+            break
+        hit = min(found)
+        start = shape.rfind(b"\n", 0, hit) + 1
+        if shape.find(b"#", start, hit) >= 0:
+            pos = hit + 1  # the line has other characters before its last 60
             continue
-        eol = b"\r\n" if raw[end - 2:end] == b"\r\n" else b"\n"
-        pieces += [raw[last:start], _TOKEN_PREFIX + str(len(runs)).encode() + b"Z" + eol]
-        runs.append((start, end))
-        last = end
+        other = shape.find(b"#", start)
+        stop = len(shape) if other < 0 else other
+        end = shape.rfind(b"\n", start, stop) + 1
+        for blank in (b"\n\n", b"\n\r", b"\r\r"):
+            k = shape.find(blank, start, end)
+            if k >= 0:
+                end = k + 1
+        if end - start >= MIN_RUN_BYTES:
+            eol = b"\r\n" if raw[end - 2:end] == b"\r\n" else b"\n"
+            pieces += [raw[last:start], _TOKEN_PREFIX + str(len(runs)).encode() + b"Z" + eol]
+            runs.append((start, end))
+            last = end
+        pos = max(end, hit + 1)
     if not runs:
         return raw, []
     pieces.append(raw[last:])

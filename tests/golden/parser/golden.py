@@ -1,0 +1,51 @@
+"""How a golden .eml becomes the JSON compared with its expected file (shared by the test and
+regenerate.py, so both see exactly the same thing)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from mailpipe.common.runtime.ports import Record
+from mailpipe.common.topics import RAW
+from mailpipe.parser.stage import HEADERS_ONLY, ParseStage
+
+HERE = Path(__file__).parent
+INTERNAL_DATE = "2026-10-06T12:00:00+00:00"
+HEADERS_ONLY_MARK = ".headers-only."  # e.g. headers-only.over-size-limit.eml → reason over_size_limit
+
+
+def eml_files() -> list[Path]:
+    """Every golden message, sorted."""
+    return sorted(HERE.glob("*.eml"))
+
+
+def expected_path(eml: Path) -> Path:
+    return eml.with_suffix(".json")
+
+
+def record_for(eml: Path) -> Record:
+    """The ``mail.raw`` record the fetcher would publish for this file."""
+    raw = eml.read_bytes()
+    headers = [("mailbox", b"golden"), ("folder", b"INBOX"), ("uidvalidity", b"1"), ("uid", b"1"),
+               ("size", str(len(raw)).encode()), ("sha256", hashlib.sha256(raw).hexdigest().encode()),
+               ("internal-date", INTERNAL_DATE.encode())]
+    if eml.name.startswith("headers-only."):
+        reason = eml.name.removeprefix("headers-only.").removesuffix(".eml").replace("-", "_")
+        headers += [("fetch-outcome", HEADERS_ONLY.encode()), ("fetch-reason", reason.encode())]
+    return Record(RAW, 0, 0, eml.stem.encode(), raw, headers)
+
+
+def golden_view(eml: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The parsed payload as JSON data (plus the keys of the objects stored), and the objects."""
+    stored: dict[str, bytes] = {}
+    parsed = ParseStage(lambda key: b"", stored.__setitem__).parse(record_for(eml))
+    view = json.loads(parsed.model_dump_json(by_alias=True))
+    view["stored_objects"] = sorted(stored)
+    return view, stored
+
+
+def render(view: dict[str, Any]) -> str:
+    return json.dumps(view, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
