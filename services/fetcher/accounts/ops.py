@@ -21,6 +21,11 @@ class Ops:
     """Use as a context manager. Raises ConfigError for bad settings or a wrong secrets key."""
 
     def __enter__(self) -> Ops:
+        try:
+            _ = self.box  # every command checks the key first: a wrong one fails before anything is read
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
