@@ -84,6 +84,7 @@ class Replica:
         if self.fatal is not None:
             log.error("stopping: a dependency failed", extra={"error": str(self.fatal)})
             return 1
+        log.info("stopped", extra={"stage": "fetcher"})
         return 0
 
     def _heartbeat(self, conn: Any) -> None:
@@ -115,30 +116,36 @@ class Replica:
         ctx = RunContext(lease, conn, self.publisher, self.s, self.stop,
                          account.max_message_bytes or self.s.max_message_bytes,
                          deadline=time.monotonic() + self.s.run_time_box_seconds)
-        outcome = "failed"
+        outcome, failure, complete = "failed", None, False
         try:
             secret = login_secret(conn, self.box, account, stored.sealed_secrets, self.s.timeout_seconds)
             with metrics.POLL_SECONDS.labels(protocol=account.protocol).time():
                 complete = self._read(account, secret, ctx)
-            leases.release(conn, lease, account.poll_interval_seconds if complete else 0)
             outcome = "complete" if complete else "yielded"
-            self._last_success = time.time()
-            metrics.LAST_SUCCESS.set(self._last_success)
         except MailboxUnavailable as exc:
+            failure, outcome = exc, f"error:{exc.kind}"
             metrics.FETCH_ERRORS.labels(kind=exc.metric_kind).inc()
-            delay = leases.release_failed(conn, lease, exc, self.s.backoff_base_seconds, self.s.backoff_max_seconds)
-            outcome = f"error:{exc.kind}"
-            log.warning("mailbox failed; backing off", extra={"mailbox_id": lease.mailbox_id, "kind": exc.kind,
-                                                              "field": exc.field, "error": exc.cause,
-                                                              "delay_seconds": delay})
         except LeaseLost:
             outcome = "lease_lost"
             metrics.LEASES_LOST.inc()
         except TransientError:
-            outcome = "dependency_failed"
+            runs.finish(conn, run_id, "dependency_failed", ctx.published)
             raise
-        finally:
-            runs.finish(conn, run_id, outcome, ctx.published)
+        # the run is recorded as ended before the lease is free, so runs never appear to overlap
+        runs.finish(conn, run_id, outcome, ctx.published)
+        if ctx.published or outcome not in ("complete", "yielded"):
+            log.info("run ended", extra={"mailbox_id": lease.mailbox_id, "outcome": outcome,
+                                         "messages": ctx.published})
+        if failure is not None:
+            delay = leases.release_failed(conn, lease, failure, self.s.backoff_base_seconds,
+                                          self.s.backoff_max_seconds)
+            log.warning("mailbox failed; backing off", extra={
+                "mailbox_id": lease.mailbox_id, "kind": failure.kind, "field": failure.field,
+                "error": failure.cause, "delay_seconds": delay})
+        elif outcome != "lease_lost":
+            leases.release(conn, lease, account.poll_interval_seconds if complete else 0)
+            self._last_success = time.time()
+            metrics.LAST_SUCCESS.set(self._last_success)
 
     def _read(self, account: Account, secret: str, ctx: RunContext) -> bool:
         if account.protocol == "pop3":
