@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
+from .. import cli
 from ..common import admin, clients
 from ..common.settings import PostgresSettings
-from .. import cli
 from . import mailboxes, mailgen, report
 from .processes import ServiceProcess, free_port, pipeline
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Iterable
-
 from typing import Any
 
 from imapclient import IMAPClient

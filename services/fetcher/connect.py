@@ -57,14 +57,16 @@ def translate(exc: BaseException, account: Account) -> MailboxUnavailable:
     if isinstance(exc, ConnectionRefusedError):
         return MailboxUnavailable("connection_refused", "port", f"connection refused: nothing listens on {where}")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        field = "server" if "hostname" in (exc.verify_message or "").lower() else "ca_file"
+        why = exc.verify_message or getattr(exc, "reason", None) or str(exc)
+        field = "server" if "hostname" in why.lower() else "ca_file"
         return MailboxUnavailable("certificate_untrusted", field,
-                                  f"certificate not trusted: {exc.verify_message or exc.reason} (set ca_file to the "
-                                  "server's CA, or check the server name)")
+                                  f"certificate not trusted: {why} (set ca_file to the server's CA, or check the "
+                                  "server name)")
     if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None)  # set by the ssl module; absent on hand-made errors
         hint = (" — the port does not speak TLS: use the TLS port, or security starttls/none"
-                if exc.reason == "WRONG_VERSION_NUMBER" else "")
-        return MailboxUnavailable("tls_handshake", "security", f"TLS handshake failed: {exc.reason or exc}{hint}")
+                if reason == "WRONG_VERSION_NUMBER" else "")
+        return MailboxUnavailable("tls_handshake", "security", f"TLS handshake failed: {reason or exc}{hint}")
     if isinstance(exc, TimeoutError | socket.timeout):
         hint = " (no greeting: does the port expect TLS? try security tls)" if account.security != "tls" else ""
         return MailboxUnavailable("timeout", "server", f"timed out talking to {where}{hint}")
