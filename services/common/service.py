@@ -23,7 +23,7 @@ def start_process(name: str, settings: ServiceSettings) -> tuple[Health, threadi
     logs.configure(settings.log.level)
     health = Health()
     server = serve(health, settings.http.host, settings.http.port)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     log.info("starting", extra={"stage": name, "settings": masked(settings),
                                 "metrics_url": f"http://{host}:{port}/metrics"})
     stop = threading.Event()

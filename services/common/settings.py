@@ -96,7 +96,7 @@ def env_file() -> Path | None:
 def load(cls: type[S], **overrides: Any) -> S:
     """Read ``cls`` from the environment; raise ConfigError naming each bad variable."""
     try:
-        return cls(_env_file=env_file(), **overrides)  # type: ignore[call-arg]
+        return cls(_env_file=env_file(), **overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -110,7 +110,8 @@ def _required_variables(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]
     """For a missing section, the variables of its required fields (what the operator must set)."""
     model: Any = cls
     for part in loc:
-        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        fields = getattr(model, "model_fields", None) if isinstance(model, type) else None
+        field = fields.get(str(part)) if fields else None
         if field is None:
             return []
         model = field.annotation
