@@ -116,6 +116,9 @@ def test_no_secret_in_logs_topics_or_metrics(world: FetchWorld, replicas, tmp_pa
         assert secret.encode() not in topics + mailbox_topic, "a secret reached a topic"
         assert secret not in metrics_text
     assert user not in metrics_text and box not in metrics_text, "addresses or mailbox ids as metric labels"
+    for name in ("mailpipe_fetcher_messages_fetched_total", "mailpipe_fetcher_seconds_since_last_success",
+                 "mailpipe_fetcher_unfetched_messages", "mailpipe_fetcher_poll_duration_seconds_count"):
+        assert name in metrics_text, f"{name} is not exported"
 
 
 def _metrics(proc: ServiceProcess) -> str:

@@ -128,7 +128,9 @@ def test_connection_cut_mid_fetch_resumes_without_losing_or_skipping(world: Fetc
         assert (failures, kind) == (1, "connection_lost")
         partial = len(world.records(acc.id))
         assert 0 < partial < total, "the cut did not land mid-mailbox"
+        assert checkpoint.unfetched_total(world.conn) == total - partial  # what the gauge reports
         assert world.run(acc.id) == "complete"
+        assert checkpoint.unfetched_total(world.conn) == 0
     finally:
         proxy.close()
     uids = [s.uid for s in world.sightings(acc.id)]
