@@ -153,7 +153,12 @@ def open_pop3(account: Account, secret: str, timeout: float) -> poplib.POP3:
             pop.stls(ctx)
         if account.auth == "oauth2":
             token = base64.b64encode(f"user={account.username}\x01auth=Bearer {secret}\x01\x01".encode()).decode()
-            pop._shortcmd(f"AUTH XOAUTH2 {token}")
+            answer = pop._shortcmd(f"AUTH XOAUTH2 {token}")
+            if not answer.startswith(b"+OK"):
+                # a SASL challenge carrying the error details (RFC 7628 §3.2.3): answer it empty to
+                # get the verdict, which is -ERR (raised as error_proto below)
+                pop._putcmd("")
+                pop._getresp()
         else:
             pop.user(account.username)
             pop.pass_(secret)

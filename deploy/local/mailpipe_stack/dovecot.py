@@ -28,6 +28,9 @@ class Dovecot:
         self.log_file = self.dir / "dovecot.log"
         up = self.running()
         self.ports = {p: ports.get(p, up) for p in ("imap", "imaps", "pop3", "pop3s")}
+        # Where Dovecot asks whether an XOAUTH2 bearer token is valid. Nothing of the stack listens
+        # there: a test that needs OAuth2 serves its own introspection endpoint on this port.
+        self.ports["oauth_introspection"] = ports.get("oauth_introspection", up)
 
     def running(self) -> bool:
         return pid_alive(self.dir / "dovecot.pid") is not None
@@ -56,6 +59,10 @@ class Dovecot:
                  "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                  "-keyout", str(self.key), "-out", str(self.cert)])
         self.conf.write_text(self._config())
+        (self.dir / "oauth2.conf.ext").write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = http://127.0.0.1:{self.ports['oauth_introspection']}/introspect\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
         # -F keeps the master in the foreground so the pid we record is the one to stop.
         spawn(["/usr/sbin/dovecot", "-F", "-c", str(self.conf)], self.dir / "dovecot.out", self.dir / "dovecot.pid")
 
@@ -97,13 +104,19 @@ ssl_cert = <{self.cert}
 ssl_key = <{self.key}
 {f"ssl_dh = <{dh}" if dh.exists() else ""}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 # Tests provoke failed logins on purpose; without this, Dovecot's per-IP auth penalty would slow
 # every later login from 127.0.0.1 by up to 15 s.
 login_trusted_networks = 127.0.0.0/8
 passdb {{
   driver = static
   args = password={PASSWORD}
+  mechanisms = plain login
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.dir}/oauth2.conf.ext
 }}
 userdb {{
   driver = static
