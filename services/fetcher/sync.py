@@ -43,6 +43,7 @@ class RunContext:
     max_message_bytes: int
     deadline: float = field(default=0.0)
     published: int = 0
+    uidnext_seen: dict[str, int | None] = field(default_factory=dict)  # per folder, by the last full read
 
     def should_yield(self) -> bool:
         return self.stop.is_set() or self.lease.lost.is_set() or time.monotonic() >= self.deadline
@@ -110,6 +111,7 @@ def sync_imap_folder(src: ImapMailSource, ctx: RunContext, folder: str) -> bool:
                                 None, status.uidnext, [])
     else:
         checkpoint.note_server(ctx.conn, ctx.lease.mailbox_id, folder, status.uidvalidity, status.uidnext)
+    ctx.uidnext_seen[folder] = status.uidnext
     return True
 
 

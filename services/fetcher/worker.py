@@ -54,29 +54,11 @@ class Replica:
         conn = self.connect()
         metrics.SECONDS_SINCE_SUCCESS.set_function(lambda: time.time() - self._last_success)
         pool = ThreadPoolExecutor(self.s.concurrency, thread_name_prefix="mailbox")
-        next_beat = next_gauges = 0.0
         try:
             self.health.set_ready(True)
-            while not stop.is_set():
-                now = time.monotonic()
-                if now >= next_beat:
-                    self._heartbeat(conn)
-                    next_beat = now + self.s.lease_seconds / 3
-                if now >= next_gauges:
-                    metrics.UNFETCHED.set(checkpoint.unfetched_total(conn))
-                    next_gauges = now + GAUGE_INTERVAL_SECONDS
-                with self._lock:
-                    free = self.s.concurrency - len(self.held)
-                for lease in leases.claim(conn, self.s.replica_id, free, self.s.lease_seconds):
-                    if lease.taken_over:
-                        metrics.LEASE_TAKEOVERS.inc()
-                        log.info("took over an expired lease", extra={"mailbox_id": lease.mailbox_id})
-                    with self._lock:
-                        self.held[lease.mailbox_id] = lease
-                    pool.submit(self._run_guarded, lease)
-                metrics.LEASES_HELD.set(len(self.held))
-                self.health.progress()
-                stop.wait(self.s.claim_interval_seconds)
+            self._loop(conn, pool)
+        except Exception as exc:  # PostgreSQL gone: stop cleanly; leases expire and are taken over
+            self.fatal = exc
         finally:
             stop.set()
             pool.shutdown(wait=True)  # runs see the stop, checkpoint what is acknowledged, release
@@ -86,6 +68,30 @@ class Replica:
             return 1
         log.info("stopped", extra={"stage": "fetcher"})
         return 0
+
+    def _loop(self, conn: Any, pool: ThreadPoolExecutor) -> None:
+        """Claim, heartbeat and report until stopped. Blocks; psycopg errors propagate."""
+        next_beat = next_gauges = 0.0
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if now >= next_beat:
+                self._heartbeat(conn)
+                next_beat = now + self.s.lease_seconds / 3
+            if now >= next_gauges:
+                metrics.UNFETCHED.set(checkpoint.unfetched_total(conn))
+                next_gauges = now + GAUGE_INTERVAL_SECONDS
+            with self._lock:
+                free = self.s.concurrency - len(self.held)
+            for lease in leases.claim(conn, self.s.replica_id, free, self.s.lease_seconds):
+                if lease.taken_over:
+                    metrics.LEASE_TAKEOVERS.inc()
+                    log.info("took over an expired lease", extra={"mailbox_id": lease.mailbox_id})
+                with self._lock:
+                    self.held[lease.mailbox_id] = lease
+                pool.submit(self._run_guarded, lease)
+            metrics.LEASES_HELD.set(len(self.held))
+            self.health.progress()
+            self.stop.wait(self.s.claim_interval_seconds)
 
     def _heartbeat(self, conn: Any) -> None:
         with self._lock:
@@ -143,7 +149,9 @@ class Replica:
                 "mailbox_id": lease.mailbox_id, "kind": failure.kind, "field": failure.field,
                 "error": failure.cause, "delay_seconds": delay})
         elif outcome != "lease_lost":
-            leases.release(conn, lease, account.poll_interval_seconds if complete else 0)
+            # a push mailbox wants a replica at all times, so it is due again as soon as it is released
+            due_in = account.poll_interval_seconds if complete and not account.push else 0
+            leases.release(conn, lease, due_in)
             self._last_success = time.time()
             metrics.LAST_SUCCESS.set(self._last_success)
 
@@ -163,4 +171,4 @@ class Replica:
         idle_loop(src, account.sync_folders[0], self.s.idle_reissue_seconds, account.poll_interval_seconds,
                   keep_going=lambda: not (self.stop.is_set() or ctx.lease.lost.is_set()),
                   sync_folder=lambda folder: sync_imap_folder(src, ctx, folder),
-                  sync_all=lambda: sync_imap(src, ctx))
+                  sync_all=lambda: sync_imap(src, ctx), uidnext_seen=ctx.uidnext_seen.get)
