@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from datetime import date
 from typing import Any
 
-from .accounts.ops import Ops, failure_text
-from .errors import MailboxUnavailable
+from ..cli import print_json
+from .accounts.ops import Ops, with_ops
 
 
 def register_tools(accounts: Any) -> None:
@@ -46,25 +44,17 @@ def register_tools(accounts: Any) -> None:
 def _run(fn: Any) -> int:
     from . import tools
 
-    try:
-        with Ops() as ops:
-            result = fn(ops, tools)
-    except MailboxUnavailable as exc:
-        print(f"mailpipe accounts: {failure_text(exc)}", file=sys.stderr)
-        return 3
-    except LookupError as exc:
-        print(f"mailpipe accounts: {exc.args[0]}", file=sys.stderr)
-        return 1
-    if result is not None:
-        print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
-    return 0
+    def go(ops: Ops) -> int:
+        result = fn(ops, tools)
+        return 0 if result is None else print_json(result)
+    return with_ops(go)
 
 
 def _overview(a: argparse.Namespace) -> int:
     def show(ops: Ops, tools: Any) -> None:
         rows = tools.overview(ops, a.id, a.date)
         if a.json:
-            print(json.dumps([r.__dict__ for r in rows], indent=2, default=str, ensure_ascii=False))
+            print_json([r.__dict__ for r in rows])
             return
         print(f"{len(rows)} message(s) on {a.date} in {a.id}")
         for r in rows:

@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ...cli import print_json
 from ...common.errors import ConfigError
 from ..errors import MailboxUnavailable
 from ..folders import selection
 from . import store
 from .model import Account
-from .ops import Ops, failure_text
+from .ops import EXIT_CHECK_FAILED, Ops, failure_text, with_ops
 from .presets import PRESETS
 from .secrets import generate_key
 from .spec import build_account, load_specs, merge_secrets, resolve_secrets, same_secrets
-
-EXIT_CHECK_FAILED = 3
 
 
 def register(sub: Any) -> None:
@@ -62,7 +60,8 @@ def register(sub: Any) -> None:
     p.add_argument("--prune", action="store_true", help="remove accounts that are not in the file")
     p.set_defaults(handler=_apply)
     p = accounts.add_parser("rotate-key", help="re-seal every secret with the first key of MAILPIPE_SECRETS__KEYS")
-    p.set_defaults(handler=lambda a: _with_ops(lambda ops: _out({"resealed": store.rotate_all(ops.conn, ops.box)})))
+    p.set_defaults(handler=lambda a: with_ops(lambda ops: print_json({"resealed": store.rotate_all(ops.conn,
+                                                                                                  ops.box)})))
     from ..tools_cli import register_tools
 
     register_tools(accounts)
@@ -141,7 +140,7 @@ def _add(a: argparse.Namespace) -> int:
         if account.auth == "password" and "password" not in given:
             given["password"] = getpass.getpass(f"password for {account.username}: ") if sys.stdin.isatty() else ""
         return _check_and_save(ops, account, merge_secrets(None, given), a.no_check, ask_folders=a.folders is None)
-    return _with_ops(go)
+    return with_ops(go)
 
 
 def _set(a: argparse.Namespace) -> int:
@@ -149,7 +148,7 @@ def _set(a: argparse.Namespace) -> int:
         stored = ops.stored(a.id)
         account = build_account(_fields_from_flags(a, stored.account.model_dump(mode="json")), "flags")
         return _check_and_save(ops, account, merge_secrets(ops.secrets(stored), _secret_refs(a)), a.no_check, False)
-    return _with_ops(go)
+    return with_ops(go)
 
 
 def _check_and_save(ops: Ops, account: Account, secrets: Any, no_check: bool, ask_folders: bool) -> int:
@@ -173,21 +172,17 @@ def _check_and_save(ops: Ops, account: Account, secrets: Any, no_check: bool, as
                 return EXIT_CHECK_FAILED
             account = account.model_copy(update={"folders": folders})
     created = ops.save(account, secrets)
-    return _out({"account": account.id, "created": created, "checked": not no_check,
+    return print_json({"account": account.id, "created": created, "checked": not no_check,
                  "folders": [f.name for f in account.folders if f.sync]})
 
 
 def _check(a: argparse.Namespace) -> int:
     def go(ops: Ops) -> int:
         stored = ops.stored(a.id)
-        try:
-            report = ops.check(stored.account, ops.secrets(stored))
-        except MailboxUnavailable as exc:
-            print(f"mailpipe accounts: {failure_text(exc)}", file=sys.stderr)
-            return EXIT_CHECK_FAILED
-        return _out({"account": a.id, "ok": True, "messages": report.messages,
+        report = ops.check(stored.account, ops.secrets(stored))
+        return print_json({"account": a.id, "ok": True, "messages": report.messages,
                      "folders": [{"name": n, "role": r} for n, r in report.roles().items()]})
-    return _with_ops(go)
+    return with_ops(go)
 
 
 def _list(a: argparse.Namespace) -> int:
@@ -198,14 +193,14 @@ def _list(a: argparse.Namespace) -> int:
                  "last_error": f"{s.status.last_error_kind}: {s.status.last_error}" if s.status.last_error else None,
                  "next_run": s.status.next_run_at} for s in store.all_accounts(ops.conn)]
         if a.json:
-            return _out(rows)
+            return print_json(rows)
         print(f"{'ID':<24} {'PROTO':<5} {'ON':<3} {'PUSH':<4} {'LAST SUCCESS':<20} {'FAIL':>4}  LAST ERROR")
         for r in rows:
             when = r["last_success"].strftime("%Y-%m-%d %H:%M:%S") if r["last_success"] else "never"
             print(f"{r['id']:<24} {r['protocol']:<5} {'yes' if r['enabled'] else 'no':<3} "
                   f"{'yes' if r['push'] else 'no':<4} {when:<20} {r['failures']:>4}  {r['last_error'] or ''}")
         return 0
-    return _with_ops(go)
+    return with_ops(go)
 
 
 def _show(a: argparse.Namespace) -> int:
@@ -216,22 +211,18 @@ def _show(a: argparse.Namespace) -> int:
         doc["effective_port"] = stored.account.effective_port
         doc["secrets"] = {k: "set" if v is not None else "not set" for k, v in secrets if k != "oauth2_expires_at"}
         doc["status"] = stored.status.__dict__
-        return _out(doc)
-    return _with_ops(go)
+        return print_json(doc)
+    return with_ops(go)
 
 
 def _remove(a: argparse.Namespace) -> int:
-    return _with_ops(lambda ops: _out({"account": a.id, "removed": ops.remove(a.id)}))
+    return with_ops(lambda ops: print_json({"account": a.id, "removed": ops.remove(a.id)}))
 
 
 def _folders(a: argparse.Namespace) -> int:
     def go(ops: Ops) -> int:
         stored = ops.stored(a.id)
-        try:
-            report = ops.check(stored.account, ops.secrets(stored))
-        except MailboxUnavailable as exc:
-            print(f"mailpipe accounts: {failure_text(exc)}", file=sys.stderr)
-            return EXIT_CHECK_FAILED
+        report = ops.check(stored.account, ops.secrets(stored))
         roles = dict(r.split("=", 1) for r in a.role)
         chosen = [f.strip() for f in a.select.split(",")] if a.select else [f.name for f in stored.account.folders]
         if a.select or roles:
@@ -245,7 +236,7 @@ def _folders(a: argparse.Namespace) -> int:
             ops.save(account, report.secrets)
         _print_folders(report.roles() | roles, chosen)  # type: ignore[operator]
         return 0
-    return _with_ops(go)
+    return with_ops(go)
 
 
 def _apply(a: argparse.Namespace) -> int:
@@ -272,9 +263,9 @@ def _apply(a: argparse.Namespace) -> int:
             for s in store.all_accounts(ops.conn):
                 if s.account.id not in keep and ops.remove(s.account.id):
                     result["removed"].append(s.account.id)
-        _out(result)
+        print_json(result)
         return EXIT_CHECK_FAILED if result["failed"] else 0
-    return _with_ops(go)
+    return with_ops(go)
 
 
 def _print_folders(roles: dict[str, Any], chosen: list[str]) -> None:
@@ -282,15 +273,3 @@ def _print_folders(roles: dict[str, Any], chosen: list[str]) -> None:
         print(f"  [{'x' if name in chosen else ' '}] {name:<40} {role or ''}")
 
 
-def _with_ops(fn: Any) -> int:
-    try:
-        with Ops() as ops:
-            return int(fn(ops))
-    except LookupError as exc:
-        print(f"mailpipe accounts: {exc.args[0]}", file=sys.stderr)
-        return 1
-
-
-def _out(result: object) -> int:
-    print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
-    return 0

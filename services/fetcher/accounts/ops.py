@@ -3,6 +3,8 @@ producer, opened lazily (``generate-key`` needs none of them) and closed at the 
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -82,3 +84,20 @@ class Ops:
 
 def failure_text(exc: MailboxUnavailable) -> str:
     return f"check failed: {exc.field}: {exc.cause}"
+
+
+EXIT_NOT_FOUND, EXIT_CHECK_FAILED = 1, 3
+
+
+def with_ops(fn: Callable[[Ops], int | None]) -> int:
+    """Run a command body with an Ops; an unknown account exits 1, a mailbox that cannot be read
+    exits 3, each with its message on stderr (ConfigError propagates: the CLI exits 2)."""
+    try:
+        with Ops() as ops:
+            return int(fn(ops) or 0)
+    except LookupError as exc:
+        print(f"mailpipe accounts: {exc.args[0]}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except MailboxUnavailable as exc:
+        print(f"mailpipe accounts: {failure_text(exc)}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
