@@ -70,6 +70,9 @@ def translate(exc: BaseException, account: Account) -> MailboxUnavailable:
     if isinstance(exc, TimeoutError | socket.timeout):
         hint = " (no greeting: does the port expect TLS? try security tls)" if account.security != "tls" else ""
         return MailboxUnavailable("timeout", "server", f"timed out talking to {where}{hint}")
+    if isinstance(exc, imaplib.IMAP4.error) and "FETCH FAILED" in str(exc).upper():
+        # the server itself could not deliver a message (a damaged file, say): not the network
+        return MailboxUnavailable("message_unreadable", "server", f"the server failed a FETCH: {_text(exc)}")
     if isinstance(exc, ConnectionResetError | BrokenPipeError | EOFError | imaplib.IMAP4.abort):
         return MailboxUnavailable("connection_lost", "server", f"connection to {where} lost: {exc}")
     if isinstance(exc, OSError):

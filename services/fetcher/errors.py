@@ -8,13 +8,15 @@ from typing import Literal
 from ..common.errors import TransientError
 
 FailureKind = Literal["host_unknown", "connection_refused", "timeout", "tls_handshake", "certificate_untrusted",
-                      "auth_failed", "wrong_protocol", "protocol", "connection_lost", "folder_missing"]
+                      "auth_failed", "wrong_protocol", "protocol", "connection_lost", "folder_missing",
+                      "message_unreadable"]
 
 # The label values of mailpipe_fetcher_errors_total.
 METRIC_KIND: dict[str, str] = {
     "host_unknown": "connection", "connection_refused": "connection", "connection_lost": "connection",
     "timeout": "timeout", "tls_handshake": "tls", "certificate_untrusted": "tls", "auth_failed": "auth",
     "wrong_protocol": "protocol", "protocol": "protocol", "folder_missing": "protocol",
+    "message_unreadable": "protocol",
 }
 
 

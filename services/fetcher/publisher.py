@@ -10,7 +10,7 @@ from ..common.errors import TransientError
 from ..common.objects import put_content
 from ..common.runtime.ports import Delivery, ProducerPort
 from ..common.topics import RAW
-from .records import Fetched, LedgerEntry, ledger_entry, raw_record
+from .records import Fetched, LedgerEntry, dead_letter_record, ledger_entry, raw_record
 
 
 class Publisher:
@@ -27,6 +27,10 @@ class Publisher:
         deliveries: list[Delivery] = []
         entries = []
         for msg in messages:
+            if msg.unreadable:
+                deliveries.append(self.producer.send(dead_letter_record(msg, self.topic)))
+                entries.append(ledger_entry(msg, False))
+                continue
             claim = None
             if len(msg.raw) > self.claim_check_bytes:
                 claim = self._claim_check(msg.raw)

@@ -10,7 +10,7 @@ from datetime import datetime
 from ..common.identity import normalize_message_id
 from ..common.messages import Sighting
 from ..common.runtime.ports import Output
-from ..common.topics import RAW
+from ..common.topics import RAW, dlq
 
 OVER_SIZE_LIMIT = "over_size_limit"
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
@@ -26,6 +26,7 @@ class Fetched:
     size: int
     internal_date: datetime | None
     headers_only_reason: str | None = None
+    unreadable: str | None = None  # the server could not deliver it: the reason (raw is empty)
 
     @property
     def sha256(self) -> str:
@@ -39,7 +40,7 @@ class LedgerEntry:
     size: int
     internal_date: datetime | None
     sha256: str
-    outcome: str  # published | claim_checked | headers_only
+    outcome: str  # published | claim_checked | headers_only | failed
     reason: str | None = None
 
 
@@ -74,8 +75,19 @@ def raw_record(msg: Fetched, claim_check_key: str | None = None, topic: str = RA
     return Output(topic, s.key.encode(), b"" if claim_check_key else msg.raw, headers)
 
 
+def dead_letter_record(msg: Fetched, topic: str = RAW) -> Output:
+    """The ``<topic>.dlq`` record for a message the server could not deliver: its sighting and
+    size, no body, and the ``dlq-*`` provenance the consuming stages' dead letters carry."""
+    base = raw_record(msg, topic=topic)
+    provenance = [("dlq-source-topic", topic.encode()), ("dlq-stage", b"fetcher"),
+                  ("dlq-reason", b"fetch_failed"), ("dlq-error", (msg.unreadable or "")[:2000].encode())]
+    return Output(dlq(topic), base.key, b"", base.headers + provenance)
+
+
 def ledger_entry(msg: Fetched, claim_checked: bool) -> LedgerEntry:
-    """The ledger's account of one published message."""
+    """The ledger's account of one published (or dead-lettered) message."""
+    if msg.unreadable:
+        return LedgerEntry(msg.sighting, None, msg.size, msg.internal_date, msg.sha256, "failed", msg.unreadable[:500])
     outcome = "headers_only" if msg.headers_only_reason else ("claim_checked" if claim_checked else "published")
     return LedgerEntry(msg.sighting, message_id_of(msg.raw), msg.size, msg.internal_date, msg.sha256, outcome,
                        msg.headers_only_reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,18 +136,48 @@ def publish_uids(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity:
 
 def _fetch_batch(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity: int,
                  batch: list[_Item]) -> list[Fetched]:
-    whole = src.bodies([i.info.uid for i in batch if not i.over_limit]) if any(not i.over_limit for i in batch) else {}
-    heads = src.headers([i.info.uid for i in batch if i.over_limit]) if any(i.over_limit for i in batch) else {}
+    whole, failed = _read_all(src, src.bodies, [i.info.uid for i in batch if not i.over_limit])
+    heads, failed_heads = _read_all(src, src.headers, [i.info.uid for i in batch if i.over_limit])
+    failed.update(failed_heads)
     out = []
     for item in batch:
         info = item.info
+        sighting = Sighting(mailbox_id=ctx.lease.mailbox_id, folder=folder, uidvalidity=uidvalidity, uid=info.uid)
+        if info.uid in failed:
+            out.append(Fetched(sighting, b"", info.size, info.internal_date, unreadable=failed[info.uid]))
+            continue
         raw = heads.get(info.uid) if item.over_limit else whole.get(info.uid)
         if raw is None:
             continue  # expunged between the size check and the body fetch: nothing to publish
-        out.append(Fetched(Sighting(mailbox_id=ctx.lease.mailbox_id, folder=folder, uidvalidity=uidvalidity,
-                                    uid=info.uid), raw, info.size, info.internal_date,
-                           OVER_SIZE_LIMIT if item.over_limit else None))
+        out.append(Fetched(sighting, raw, info.size, info.internal_date, OVER_SIZE_LIMIT if item.over_limit else None))
     return out
+
+
+def _read_all(src: ImapMailSource, read: Callable[[list[int]], dict[int, bytes]],
+              uids: list[int]) -> tuple[dict[int, bytes], dict[int, str]]:
+    """``read(uids)`` in one FETCH; when the server fails it (a damaged message), read them one by
+    one on fresh sessions so only the bad ones fail. Returns what was read and UID → reason."""
+    if not uids:
+        return {}, {}
+    try:
+        return read(uids), {}
+    except MailboxUnavailable as exc:
+        if exc.kind != "message_unreadable":
+            raise
+    got: dict[int, bytes] = {}
+    failed: dict[int, str] = {}
+    src.reopen()
+    for uid in uids:
+        try:
+            got.update(read([uid]))
+        except MailboxUnavailable as exc:
+            if exc.kind != "message_unreadable":
+                raise
+            log.warning("the server cannot deliver a message; dead-lettering it",
+                        extra={"mailbox_id": src.account.id, "uid": uid, "error": exc.cause})
+            failed[uid] = exc.cause
+            src.reopen()
+    return got, failed
 
 
 def _follow_rename(src: ImapMailSource, ctx: RunContext, folder: str) -> str | None:
@@ -187,6 +217,11 @@ def sync_pop3(src: Pop3MailSource, ctx: RunContext) -> bool:
 
 def _pop_fetch(src: Pop3MailSource, ctx: RunContext, m: PopMessage) -> Fetched:
     over = m.size > ctx.max_message_bytes
-    raw = src.header(m.number) if over else src.body(m.number)
     sighting = Sighting(mailbox_id=ctx.lease.mailbox_id, folder="INBOX", uidvalidity=0, uid=m.uid)
+    try:
+        raw = src.header(m.number) if over else src.body(m.number)
+    except MailboxUnavailable as exc:
+        if exc.kind != "message_unreadable":
+            raise
+        return Fetched(sighting, b"", m.size, None, unreadable=exc.cause)
     return Fetched(sighting, raw, m.size, None, OVER_SIZE_LIMIT if over else None)

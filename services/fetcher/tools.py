@@ -93,16 +93,18 @@ def download(ops: Ops, mailbox_id: str, folder: str) -> dict[str, Any]:
     return {"account": mailbox_id, "folder": folder, "published": ctx.published}
 
 
-def reindex(ops: Ops, mailbox_id: str, folder: str) -> dict[str, Any]:
-    """Publish the folder's already-fetched messages again, so parsing and matching run on them
-    anew (after a directory change, say). The cursor does not move; the ledger is refreshed."""
+def reindex(ops: Ops, mailbox_id: str, folder: str, only_uids: list[int] | None = None) -> dict[str, Any]:
+    """Publish the folder's already-fetched messages (or ``only_uids`` of them) again, so parsing
+    and matching run on them anew — after a directory change, or to replay a message that was
+    dead-lettered because the server could not deliver it. The cursor does not move; the ledger
+    is refreshed."""
     with tool_lease(ops, mailbox_id) as lease, imap_of(ops, mailbox_id) as src:
         ctx = _context(ops, lease)
         status = src.examine(folder)
         cursor = checkpoint.load_cursor(ops.conn, mailbox_id, folder)
         if cursor is None or cursor.uidvalidity != status.uidvalidity:
             return {"account": mailbox_id, "folder": folder, "published": 0, "note": "nothing fetched here yet"}
-        uids = [u for u in src.uids_after(0) if u <= cursor.last_uid]
+        uids = [u for u in src.uids_after(0) if u <= cursor.last_uid and (not only_uids or u in only_uids)]
         for _, _, entries in publish_uids(src, ctx, folder, status.uidvalidity, uids):
             with ops.conn.transaction():
                 leases.guard(ops.conn, lease)

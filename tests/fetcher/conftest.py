@@ -79,6 +79,7 @@ def world(pg_dsn: str, unique: str) -> Iterator[FetchWorld]:
     topic = f"test-raw-{unique}"
     kafka = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
     kafka.create_topic(topic, 3)
+    kafka.create_topic(f"{topic}.dlq", 1)
     settings = FetchSettings(replica_id=f"test-{unique}", batch_size=4, lease_seconds=30, timeout_seconds=10,
                              raw_topic=topic, max_message_bytes=200_000, claim_check_bytes=100_000)
     box = SecretBox(SecretsSettings(keys=SecretStr(stack_env("MAILPIPE_SECRETS__KEYS"))))

@@ -150,3 +150,36 @@ def test_reload_reads_everything_again_under_the_same_sighting_keys(world: Fetch
     world.run(acc.id)
     keys = [r.key for r in world.records(acc.id)]
     assert len(keys) == 6 and len(set(keys)) == 3, "a reload must repeat the same keys (email_id dedupes them)"
+
+
+def test_a_message_the_server_cannot_deliver_is_dead_lettered_and_the_mailbox_moves_on(
+        world: FetchWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    from pathlib import Path
+
+    from mailpipe import cli
+
+    user = world.user("bad")
+    acc = world.add(mailboxes.local_account(user, f"bad-{world.unique}"))
+    mailboxes.append(user, [message(i, world.unique) for i in range(5)])
+    maildir = Path(stack_env("MAILPIPE_STACK_MAIL_ROOT")) / user / "Maildir"
+    files = sorted((maildir / "new").glob("*")) + sorted((maildir / "cur").glob("*"))
+    damaged = files[2]
+    damaged.chmod(0)  # Dovecot (uid 5000) can no longer read the third message: FETCH fails, BYE
+    try:
+        assert world.run(acc.id) == "complete"
+        assert sorted(s.uid for s in world.sightings(acc.id)) == [1, 2, 4, 5]
+        dead = [r for r in world.kafka.read_all(f"{world.topic}.dlq") if r.header("mailbox") == acc.id.encode()]
+        assert [(r.header("uid"), r.header("dlq-reason"), r.header("dlq-stage")) for r in dead] == [
+            (b"3", b"fetch_failed", b"fetcher")]
+        assert b"FETCH" in (dead[0].header("dlq-error") or b"")
+        assert world.scalar("SELECT outcome FROM fetch_ledger WHERE mailbox_id = %s AND uid = 3", acc.id) == "failed"
+        assert world.scalar("SELECT last_uid FROM fetch_cursors WHERE mailbox_id = %s", acc.id) == 5
+    finally:
+        os.chmod(damaged, 0o600)
+    # the operator repaired the file: replay the dead letter
+    monkeypatch.setenv("MAILPIPE_POSTGRES__DSN", world.dsn)
+    monkeypatch.setenv("MAILPIPE_FETCH__RAW_TOPIC", world.topic)
+    assert cli.main(["accounts", "reindex", acc.id, "--uid", "3"]) == 0, capsys.readouterr().err
+    assert sorted(s.uid for s in world.sightings(acc.id)) == [1, 2, 3, 4, 5]
+    assert world.scalar("SELECT outcome FROM fetch_ledger WHERE mailbox_id = %s AND uid = 3", acc.id) == "published"

@@ -44,10 +44,18 @@ class ImapMailSource:
     def __init__(self, account: Account, secret: str, timeout_seconds: float) -> None:
         self.account, self._secret, self.timeout = account, secret, timeout_seconds
         self.client: Any = None
+        self._selected: str | None = None
 
     def __enter__(self) -> ImapMailSource:
         self.client = open_imap(self.account, self._secret, self.timeout)
         return self
+
+    def reopen(self) -> None:
+        """A new session on the same folder (servers close the connection after failing a FETCH)."""
+        self.__exit__()
+        self.client = open_imap(self.account, self._secret, self.timeout)
+        if self._selected is not None:
+            self.examine(self._selected)
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -76,6 +84,7 @@ class ImapMailSource:
             raise translate(exc, self.account) from exc
         except Exception as exc:
             raise translate(exc, self.account) from exc
+        self._selected = folder
         uidnext = status.get(b"UIDNEXT")
         return FolderStatus(int(status[b"UIDVALIDITY"]), int(uidnext) if uidnext else None, int(status[b"EXISTS"]))
 

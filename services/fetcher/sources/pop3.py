@@ -64,12 +64,25 @@ class Pop3MailSource:
         return [PopMessage(n, uidl, int(sizes.get(n, "0"))) for n, uidl in sorted(uidls.items())]
 
     def body(self, number: int) -> bytes:
+        """The whole message. Raises MailboxUnavailable("message_unreadable") when the server
+        answers -ERR for it (the session stays usable)."""
         assert self.pop is not None
-        return b"\r\n".join(self._call(self.pop.retr, number)[1]) + b"\r\n"
+        return b"\r\n".join(self._read(self.pop.retr, number)[1]) + b"\r\n"
 
     def header(self, number: int) -> bytes:
         assert self.pop is not None
-        return b"\r\n".join(self._call(self.pop.top, number, 0)[1]) + b"\r\n"
+        return b"\r\n".join(self._read(self.pop.top, number, 0)[1]) + b"\r\n"
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except poplib.error_proto as exc:
+            text = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            if text.startswith("-ERR"):
+                raise MailboxUnavailable("message_unreadable", "server", f"the server failed a RETR: {text}") from exc
+            raise translate(exc, self.account) from exc
+        except Exception as exc:
+            raise translate(exc, self.account) from exc
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:
