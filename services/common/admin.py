@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -46,9 +48,38 @@ def migrate_db() -> dict[str, list[str]]:
         return {"applied": db.migrate(conn)}
 
 
+_CSV_LISTS = ("emails", "company_ids", "hostnames", "team_ids")
+_CSV_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _csv_items(text: str) -> list[dict[str, Any]]:
+    """Rows of a CSV with a header line naming Entity fields (``type`` and ``id`` required); list
+    fields hold values separated by ``;``, booleans are true/false, empty cells mean the default."""
+    items = []
+    for row in csv.DictReader(io.StringIO(text)):
+        item: dict[str, Any] = {}
+        for key, value in row.items():
+            value = (value or "").strip()
+            if not key or not value:
+                continue
+            if key in _CSV_LISTS:
+                item[key] = [v.strip() for v in value.split(";") if v.strip()]
+            elif key in ("blocked", "active"):
+                item[key] = _CSV_BOOLS.get(value.lower(), value)
+            else:
+                item[key] = value
+        items.append(item)
+    return items
+
+
 def read_entities(path: Path) -> list[Entity]:
-    """Entities from a YAML or JSON file holding a list (or ``{entities: [...]}``)."""
-    doc: Any = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
+    """Entities from a YAML or JSON file holding a list (or ``{entities: [...]}``), or a CSV."""
+    text = path.read_text()
+    doc: Any
+    if path.suffix == ".csv":
+        doc = _csv_items(text)
+    else:
+        doc = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
     items = doc.get("entities", []) if isinstance(doc, dict) else doc
     try:
         return [Entity.model_validate(item) for item in items]

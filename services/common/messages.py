@@ -149,21 +149,82 @@ class Link(Model):
     reason: str
 
 
+ActionKind = Literal["case_created", "case_joined", "case_held", "lead_created", "lead_linked",
+                     "autoreply_queued", "autoreply_suppressed", "files_to_copy", "skipped"]
+
+
+class FileCopy(Model):
+    """Attachments to copy to a task or company folder (reference 000, "Copy files to")."""
+
+    target_type: Literal["task", "company"]
+    target_id: str
+    folder: str = ""
+    object_keys: list[str] = Field(default_factory=list, description="att/sha256/.. keys of the files to copy")
+    filenames: list[str] = Field(default_factory=list, description="their names, in the same order")
+
+
+class Action(Model):
+    """One thing the matcher decided for an email, with the rule that made it (or why it did not)."""
+
+    kind: ActionKind
+    reason: str
+    entity_id: str | None = Field(None, description="the case or lead id")
+    number: str | None = Field(None, description="the case number")
+    assignee: str | None = Field(None, description="the user a created case is assigned to")
+    team: str | None = None
+    company_id: str | None = Field(None, description="case_created, lead_created: the matched company")
+    person_id: str | None = Field(None, description="case_created: the matched person")
+    as_note: bool = Field(False, description="case_joined: the email is added to the case's stream as a note")
+    copies: list[FileCopy] = Field(default_factory=list, description="files_to_copy: what goes where")
+
+
 class MatchedEmail(Model):
-    """The matcher's output (``mail.matched`` v1 payload): the parsed summary plus its links."""
+    """The matcher's output (``mail.matched`` v1 payload): the parsed summary plus its links and
+    the actions taken. An email with ``skipped`` set is not to be imported (the reason says why)."""
 
     email: ParsedEmail
     links: list[Link] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    skipped: str | None = Field(None, description="why the email is not imported, e.g. filter:<name>")
+
+
+class Autoreply(Model):
+    """A rendered autoresponse (``mail.autoreply`` v1 payload, key: the email id it answers)."""
+
+    email_id: uuid.UUID
+    mailbox_id: str
+    rule: str
+    to: Address
+    from_address: str | None = Field(None, description="the mailbox's own address to send from")
+    subject: str
+    body: str
+    format: Literal["plain", "html"] = "plain"
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    case_id: str | None = None
 
 
 class Entity(Model):
-    """A CRM directory record on the compacted ``crm.entities`` topic (key ``<type>:<id>``)."""
+    """A CRM directory record on the compacted ``crm.entities`` topic (key ``<type>:<id>``).
+
+    One shape for every type; each type reads the fields that concern it. A person's first address
+    is its main address (company matching uses only that one)."""
 
     type: EntityType
     id: str
     name: str = ""
-    emails: list[str] = Field(default_factory=list)
-    company_ids: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list, description="addresses; a person's first is the main one")
+    company_ids: list[str] = Field(default_factory=list, description="person: the companies it belongs to")
+    hostnames: list[str] = Field(default_factory=list, description="company: host names its addresses use")
+    blocked: bool = Field(False, description="company: blocked from mail import")
+    number: int | None = Field(None, description="task: the number in [Word#1234]; case: its number")
+    company_id: str | None = Field(None, description="task, case: the company")
+    person_id: str | None = Field(None, description="task, case: the person")
+    status: str | None = Field(None, description="case: open, pending, closed, ...")
+    assignee: str | None = Field(None, description="case: the user it is assigned to")
+    team_id: str | None = Field(None, description="case: the team")
+    active: bool = Field(True, description="user: receives cases when active")
+    team_ids: list[str] = Field(default_factory=list, description="user: the teams it belongs to")
 
     @property
     def key(self) -> str:
@@ -265,6 +326,11 @@ class MatchedEnvelope(Envelope[MatchedEmail]):
     version: Literal[1] = 1
 
 
+class AutoreplyEnvelope(Envelope[Autoreply]):
+    type: Literal["mail.autoreply"] = "mail.autoreply"
+    version: Literal[1] = 1
+
+
 class EntityEnvelope(Envelope[Entity]):
     type: Literal["crm.entity"] = "crm.entity"
     version: Literal[1] = 1
@@ -281,6 +347,7 @@ SCHEMAS: dict[str, type[Envelope[Any]]] = {
     "mail.matched.v1": MatchedEnvelope,
     "crm.entity.v1": EntityEnvelope,
     "mail.mailbox.v1": MailboxEnvelope,
+    "mail.autoreply.v1": AutoreplyEnvelope,
 }
 
 

@@ -60,6 +60,10 @@ PARSE_SECONDS = Histogram("mailpipe_parser_parse_duration_seconds", "Time to par
 # matcher
 LINKS = Counter("mailpipe_matcher_links", "Links made, by entity type and rule", ["entity_type", "reason"])
 DIRECTORY_ENTITIES = Gauge("mailpipe_matcher_directory_entities", "Entities in the in-memory directory")
+MATCH_ACTIONS = Counter("mailpipe_matcher_actions", "Actions decided (case created/joined/held, lead, autoreply, "
+                        "files, skipped), by kind", ["kind"])
+DECISIONS_REPLAYED = Counter("mailpipe_matcher_decisions_replayed", "Emails whose stored decision was repeated "
+                             "(a replay after a crash or rebalance) instead of deciding again")
 
 # storage
 EMAILS_STORED = Counter("mailpipe_storage_emails_written", "Emails upserted into PostgreSQL")

@@ -12,6 +12,7 @@ PARSED = "mail.parsed"
 MATCHED = "mail.matched"
 ENTITIES = "crm.entities"
 MAILBOXES = "mail.mailboxes"
+AUTOREPLY = "mail.autoreply"
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -1,31 +1,34 @@
-"""Keeps an EntityIndex in step with the compacted ``crm.entities`` topic, on a daemon thread."""
+"""Followers of the compacted topics every matcher replica reads whole: ``crm.entities`` into the
+EntityIndex and ``mail.mailboxes`` into the Mailboxes registry, each on a daemon thread."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..common import metrics
-from ..common.messages import EntityEnvelope
-from ..common.topics import ENTITIES
+from ..common.messages import EntityEnvelope, MailboxConfig, MailboxEnvelope
+from ..common.topics import ENTITIES, MAILBOXES
 from .directory import EntityIndex
 
 log = logging.getLogger(__name__)
 
 
-class DirectoryFollower:
-    """Reads ``crm.entities`` from the beginning with no consumer group (every matcher replica needs
-    the whole directory) and applies each record. ``caught_up`` is set once the index holds every
-    record that existed at start, so the matcher never matches against a half-loaded directory."""
+class CompactedFollower:
+    """Reads ``topic`` from the beginning with no consumer group (every replica needs all of it)
+    and hands each record to ``apply(key, value)``. ``caught_up`` is set once every record that
+    existed at start is applied, so nothing is matched against a half-loaded view."""
 
-    def __init__(self, consumer: Any, index: EntityIndex) -> None:
+    def __init__(self, consumer: Any, topic: str, put: Callable[[bytes], None], remove: Callable[[str], None],
+                 size: Callable[[], int] = lambda: 0) -> None:
         from kafka.structs import TopicPartition
 
-        self._c, self.index = consumer, index
-        parts = [TopicPartition(ENTITIES, p) for p in sorted(consumer.partitions_for_topic(ENTITIES) or [])]
+        self._c, self.topic, self._put, self._remove, self._size = consumer, topic, put, remove, size
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         self._targets = {tp: off for tp, off in consumer.end_offsets(parts).items() if off > 0}
@@ -35,36 +38,82 @@ class DirectoryFollower:
             self.caught_up.set()
 
     def start(self, stop: threading.Event) -> threading.Thread:
-        thread = threading.Thread(target=self._run, args=(stop,), name="directory", daemon=True)
+        thread = threading.Thread(target=self._run, args=(stop,), name=f"follow-{self.topic}", daemon=True)
         thread.start()
         return thread
 
     def _run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                for tp, records in self._c.poll(timeout_ms=500).items():
+                for tp, records in self._c.poll(timeout_ms=500, max_records=5000).items():
                     for r in records:
                         self._apply(r.key, r.value)
                     if tp in self._targets and self._c.position(tp) >= self._targets[tp]:
                         del self._targets[tp]
                 if not self._targets and not self.caught_up.is_set():
-                    log.info("directory loaded", extra={"entities": len(self.index)})
+                    log.info("compacted topic loaded", extra={"topic": self.topic, "entries": self._size()})
                     self.caught_up.set()
-                metrics.DIRECTORY_ENTITIES.set(len(self.index))
+                self.on_progress()
         except BaseException as exc:  # surfaced by the stage, which then stops the process
             self.failed = exc
             raise
         finally:
             self._c.close()
 
+    def on_progress(self) -> None:
+        pass
+
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        """A record replaces the entry of its key; a null value (tombstone) removes it."""
         if value is None:
             if key:
-                self.index.delete(key.decode())
+                self._remove(key.decode())
             return
         try:
-            self.index.upsert(EntityEnvelope.model_validate_json(value).payload)
+            self._put(value)
         except ValidationError as exc:
-            # The CRM backend owns this topic; one bad record must not hide the rest of the directory.
-            log.error("skipping invalid crm.entities record", extra={"key": (key or b"").decode(errors="replace"),
-                                                                      "error": str(exc)[:300]})
+            # The producer owns this topic; one bad record must not hide the rest of it.
+            log.error("skipping invalid record", extra={"topic": self.topic, "error": str(exc)[:300],
+                                                        "key": (key or b"").decode(errors="replace")})
+
+
+class DirectoryFollower(CompactedFollower):
+    """Keeps an EntityIndex in step with ``crm.entities``."""
+
+    def __init__(self, consumer: Any, index: EntityIndex) -> None:
+        self.index = index
+        super().__init__(consumer, ENTITIES, lambda v: index.upsert(EntityEnvelope.model_validate_json(v).payload),
+                         index.delete, lambda: len(index))
+
+    def on_progress(self) -> None:
+        metrics.DIRECTORY_ENTITIES.set(len(self.index))
+
+class Mailboxes:
+    """The mailbox configurations by id, and every mailbox's own addresses (loop protection).
+    Replaced whole on each change, so a reader always sees one consistent version."""
+
+    def __init__(self, configs: dict[str, MailboxConfig] | None = None) -> None:
+        self.configs: dict[str, MailboxConfig] = dict(configs or {})
+        self.own_addresses: frozenset[str] = self._own(self.configs)
+
+    @staticmethod
+    def _own(configs: dict[str, MailboxConfig]) -> frozenset[str]:
+        return frozenset(a.strip().lower() for c in configs.values() for a in c.own_addresses)
+
+    def put(self, config: MailboxConfig) -> None:
+        configs = {**self.configs, config.mailbox_id: config}
+        self.configs, self.own_addresses = configs, self._own(configs)
+
+    def remove(self, mailbox_id: str) -> None:
+        configs = {k: v for k, v in self.configs.items() if k != mailbox_id}
+        self.configs, self.own_addresses = configs, self._own(configs)
+
+
+class MailboxFollower(CompactedFollower):
+    """Keeps Mailboxes in step with ``mail.mailboxes`` (null value: the mailbox was removed)."""
+
+    def __init__(self, consumer: Any, mailboxes: Mailboxes) -> None:
+        self.mailboxes = mailboxes
+        super().__init__(consumer, MAILBOXES,
+                         lambda v: mailboxes.put(MailboxEnvelope.model_validate_json(v).payload),
+                         mailboxes.remove, lambda: len(mailboxes.configs))

@@ -1,40 +1,94 @@
-"""MatchStage: a ``mail.parsed`` record in, a ``mail.matched`` record out."""
+"""MatchStage: a ``mail.parsed`` record in; ``mail.matched`` (and ``mail.autoreply``) records out."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from ..common import metrics
 from ..common.errors import PoisonMessage, TransientError
-from ..common.messages import MatchedEmail, MatchedEnvelope, ParsedEnvelope, encode, routing_headers
+from ..common.messages import (
+    AutoreplyEnvelope,
+    MailFilter,
+    MatchedEmail,
+    MatchedEnvelope,
+    ParsedEmail,
+    ParsedEnvelope,
+    encode,
+    routing_headers,
+)
 from ..common.runtime.ports import Output, Record
-from ..common.topics import MATCHED
+from ..common.topics import AUTOREPLY, MATCHED
+from .decide import Context, Decision, decide, event_time
 from .directory import EntityIndex
-from .follower import DirectoryFollower
-from .rules import person_links
+from .follower import CompactedFollower, Mailboxes
+from .state import MemoryState, StateStore
+
+
+class Matcher:
+    """The rules against the directory, the mailboxes and a state store; no Kafka."""
+
+    def __init__(self, index: EntityIndex, mailboxes: Mailboxes | None = None, state: StateStore | None = None,
+                 global_filters: Sequence[MailFilter] = (), no_files: bool = False,
+                 shared_hosts_match_all: bool = False, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.index, self.mailboxes = index, mailboxes or Mailboxes()
+        self.state: StateStore = state if state is not None else MemoryState()
+        self.global_filters, self.no_files, self.shared = list(global_filters), no_files, shared_hosts_match_all
+        self.clock = clock
+
+    def match(self, email: ParsedEmail) -> Decision:
+        ctx = Context(self.index, self.mailboxes.configs, self.mailboxes.own_addresses, self.global_filters,
+                      self.no_files, self.shared)
+        now = self.clock()
+        computed = False
+
+        def compute(view):  # type: ignore[no-untyped-def]
+            nonlocal computed
+            computed = True
+            return decide(email, ctx, view, now)
+
+        decision = self.state.decide_once(email.sighting.mailbox_id, email.email_id, event_time(email, now), compute)
+        if not computed:
+            metrics.DECISIONS_REPLAYED.inc()
+        return decision
 
 
 class MatchStage:
-    """Applies the rules against the directory the follower keeps current."""
+    """Waits for the directory and mailboxes to be loaded, then matches each record."""
 
     name = "matcher"
 
-    def __init__(self, index: EntityIndex, follower: DirectoryFollower | None = None) -> None:
-        self.index, self.follower = index, follower
+    def __init__(self, matcher: Matcher, followers: Sequence[CompactedFollower] = (),
+                 ready_timeout_seconds: float = 30) -> None:
+        self.matcher, self.followers, self.ready_timeout = matcher, list(followers), ready_timeout_seconds
 
     def handle(self, record: Record) -> list[Output]:
-        if self.follower is not None:
-            if self.follower.failed is not None:
-                raise TransientError(f"directory follower stopped: {self.follower.failed!r}")
-            if not self.follower.caught_up.wait(timeout=30):
-                raise TransientError("directory not loaded yet")
+        for f in self.followers:
+            if f.failed is not None:
+                raise TransientError(f"{f.topic} follower stopped: {f.failed!r}")
+            if not f.caught_up.wait(timeout=self.ready_timeout):
+                raise TransientError(f"{f.topic} not loaded yet")
         try:
             parsed = ParsedEnvelope.model_validate_json(record.value or b"").payload
         except ValidationError as exc:
             raise PoisonMessage("invalid_envelope", str(exc)[:500]) from exc
-        links = person_links(parsed, self.index)
-        for link in links:
+        decision = self.matcher.match(parsed)
+        for link in decision.links:
             metrics.LINKS.labels(entity_type=link.entity_type, reason=link.reason).inc()
-        envelope = MatchedEnvelope(email_id=parsed.email_id, producer="matcher",
-                                   payload=MatchedEmail(email=parsed, links=links))
-        return [Output(MATCHED, str(parsed.email_id).encode(), encode(envelope), routing_headers(envelope))]
+        for action in decision.actions:
+            metrics.MATCH_ACTIONS.labels(kind=action.kind).inc()
+        return outputs(parsed, decision)
+
+
+def outputs(parsed: ParsedEmail, decision: Decision) -> list[Output]:
+    key = str(parsed.email_id).encode()
+    matched = MatchedEnvelope(email_id=parsed.email_id, producer="matcher",
+                              payload=MatchedEmail(email=parsed, links=decision.links, actions=decision.actions,
+                                                   skipped=decision.skipped))
+    out = [Output(MATCHED, key, encode(matched), routing_headers(matched))]
+    if decision.autoreply is not None:
+        reply = AutoreplyEnvelope(email_id=parsed.email_id, producer="matcher", payload=decision.autoreply)
+        out.append(Output(AUTOREPLY, key, encode(reply), routing_headers(reply)))
+    return out

@@ -28,6 +28,8 @@ class StoreStage:
             matched = MatchedEnvelope.model_validate_json(record.value or b"").payload
         except ValidationError as exc:
             raise PoisonMessage("invalid_envelope", str(exc)[:500]) from exc
+        if matched.skipped:
+            return []  # the matcher skipped it (a filter, "only mails with task association"): not imported
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
         try:

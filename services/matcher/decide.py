@@ -1,0 +1,275 @@
+"""One email in, its links, actions and state changes out: the rules of ``rules/`` in their order.
+
+Pure: every read of state goes through a ``StateView`` and every change comes back as ``Writes``
+for the state store to apply in the same transaction that records the decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from ..common.messages import (
+    Action,
+    Autoreply,
+    FileCopy,
+    Link,
+    MailboxConfig,
+    MailboxOptions,
+    MailFilter,
+    Model,
+    ParsedEmail,
+)
+from .directory import EntityIndex
+from .rules import addresses, autoreply, cases, companies, filters, leads, loops, persons, tasks, threads
+
+CounterKind = Literal["autoreply", "case"]
+
+
+class StateView(Protocol):
+    """What the rules read of the matcher's state (thread index and per-mailbox counters)."""
+
+    def thread_links(self, keys: Sequence[str]) -> list[Link]:
+        """Case, task and lead links recorded under any of ``keys`` (Message-IDs and thread roots)."""
+
+    def case_of_thread(self, mailbox_id: str, root: str) -> tuple[str, str] | None:
+        """(case id, number) of the case the mailbox created for the thread, if any."""
+
+    def lead_of_sender(self, mailbox_id: str, sender: str) -> str | None: ...
+
+    def round_robin_position(self, mailbox_id: str) -> int: ...
+
+    def count_since(self, mailbox_id: str, kind: CounterKind, sender: str, since: datetime) -> int: ...
+
+    def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:
+        """(case id, assignee) of cases the matcher created for these users (for least-busy)."""
+
+
+@dataclass(frozen=True)
+class NewCase:
+    case_id: str
+    number: str
+    mailbox_id: str
+    root: str
+    assignee: str | None
+    team: str | None
+    sender: str
+
+
+@dataclass
+class Writes:
+    thread: list[tuple[str, Link]] = field(default_factory=list)
+    case: NewCase | None = None
+    lead: tuple[str, str, str] | None = None  # (mailbox, sender, lead id)
+    advance_round_robin: bool = False
+    events: list[tuple[CounterKind, str]] = field(default_factory=list)  # (kind, sender)
+
+
+class Decision(Model):
+    """What the matcher decided for one email in one mailbox; stored so a replay repeats it."""
+
+    links: list[Link] = []
+    actions: list[Action] = []
+    skipped: str | None = None
+    autoreply: Autoreply | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """The read-only inputs: directory, mailboxes, global settings."""
+
+    index: EntityIndex
+    mailboxes: Mapping[str, MailboxConfig]
+    own_addresses: frozenset[str] = frozenset()
+    global_filters: Sequence[MailFilter] = ()
+    no_files: bool = False
+    shared_hosts_match_all: bool = False
+
+
+def event_time(email: ParsedEmail, now: datetime) -> datetime:
+    """The time rate limits count with: the server's arrival time, else the Date header, else now."""
+    return email.internal_date or email.date or now
+
+
+def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) -> tuple[Decision, Writes]:
+    mailbox_id = email.sighting.mailbox_id
+    box = ctx.mailboxes.get(mailbox_id)
+    opts = box.options if box is not None else MailboxOptions()
+    writes = Writes()
+
+    hit = filters.first_matching_filter(email, ctx.global_filters)
+    scope = "global"
+    if hit is None:
+        hit, scope = filters.first_matching_filter(email, opts.filters), "mailbox"
+    if hit is not None:
+        reason = f"filter:{scope}:{hit.name or 'unnamed'}"
+        return Decision(skipped=reason, actions=[Action(kind="skipped", reason=reason)]), writes
+
+    index = ctx.index
+    person_links = persons.person_links(email, index)
+    company_links = companies.company_links(email, index, ctx.shared_hosts_match_all)
+    task_links = tasks.task_links(email.subject, index, company_links, person_links)
+    inherited = threads.inherited_links(state.thread_links(threads.thread_keys(email)))
+    links = _merge(person_links + company_links + task_links, inherited)
+
+    if opts.only_task_mails and not any(lk.entity_type == "task" for lk in links):
+        reason = "no_task_association"
+        return Decision(skipped=reason, actions=[Action(kind="skipped", reason=reason)]), writes
+
+    sender_addr = addresses.first_sender(email)
+    sender = sender_addr.address.strip().lower() if sender_addr else None
+    loop = loops.loop_reason(email, sender, ctx.own_addresses)
+    at = event_time(email, now)
+    root = threads.thread_root(email)
+    actions: list[Action] = []
+    case_number: str | None = None
+    held = False
+    p = opts.processing
+
+    if p.action == "case":
+        joined = _existing_case(links, state, mailbox_id, root, index)
+        if joined is not None:
+            cid, case_number, why = joined
+            links = _merge(links, [Link(entity_type="case", entity_id=cid, reason=why)])
+            actions.append(Action(kind="case_joined", reason=why, entity_id=cid, number=case_number, as_note=True))
+        elif loop is not None:
+            actions.append(Action(kind="skipped", reason=f"no_case:{loop}"))
+        elif sender is not None and loops.case_flood(
+                state.count_since(mailbox_id, "case", sender, at - loops.WINDOW)):
+            held = True
+            actions.append(Action(kind="case_held", reason="sender_case_flood"))
+        else:
+            cid = cases.case_id(mailbox_id, root)
+            case_number = cases.case_number(cid)
+            pending = _pending_load(state, mailbox_id, index, p.case_team)
+            who = cases.distribute(p, index, state.round_robin_position(mailbox_id), pending)
+            company = next((lk.entity_id for lk in links if lk.entity_type == "company"), None)
+            person = next((lk.entity_id for lk in links if lk.entity_type == "person"), None)
+            links = _merge(links, [Link(entity_type="case", entity_id=cid, reason="case_created")])
+            actions.append(Action(kind="case_created", reason=who.reason, entity_id=cid, number=case_number,
+                                  assignee=who.assignee, team=who.team, company_id=company, person_id=person))
+            writes.case = NewCase(cid, case_number, mailbox_id, root, who.assignee, who.team, sender or "")
+            writes.advance_round_robin = who.advances_round_robin
+            if sender:
+                writes.events.append(("case", sender))
+    elif p.action == "lead":
+        _lead(email, links, actions, writes, state, index, mailbox_id, root, sender, loop, p.owner_user,
+              p.lead_source)
+        links = _merge(links, [Link(entity_type="lead", entity_id=a.entity_id, reason=a.kind)
+                               for a in actions if a.entity_id and a.kind in ("lead_created", "lead_linked")])
+
+    reply: Autoreply | None = None
+    rule = autoreply.first_rule(email, opts.autoresponse_rules)
+    if rule is not None:
+        if loop is not None:
+            actions.append(Action(kind="autoreply_suppressed", reason=loop))
+        elif held:
+            actions.append(Action(kind="autoreply_suppressed", reason="sender_case_flood"))
+        elif sender is None or loops.autoreply_limited(
+                state.count_since(mailbox_id, "autoreply", sender, at - loops.WINDOW)):
+            actions.append(Action(kind="autoreply_suppressed", reason="sender_autoreply_limit"))
+        else:
+            name = (sender_addr.name if sender_addr else "") or sender
+            subject, body = autoreply.render_rule(rule, name, email.subject, case_number)
+            case = next((lk.entity_id for lk in links if lk.entity_type == "case"), None)
+            assert sender_addr is not None
+            reply = Autoreply(email_id=email.email_id, mailbox_id=mailbox_id, rule=rule.name, to=sender_addr,
+                              from_address=box.own_addresses[0] if box and box.own_addresses else None,
+                              subject=subject, body=body, format=rule.format, in_reply_to=email.message_id,
+                              references=[*email.references, *([email.message_id] if email.message_id else [])],
+                              case_id=case)
+            actions.append(Action(kind="autoreply_queued", reason=f"rule:{rule.name}", entity_id=case))
+            writes.events.append(("autoreply", sender))
+
+    copies = _file_copies(email, opts, links, ctx.no_files)
+    if copies:
+        actions.append(Action(kind="files_to_copy", reason=f"copy_files:{opts.copy_files}", copies=copies))
+
+    for lk in links:
+        if lk.entity_type in threads.INHERITED:
+            for key in threads.index_keys(email):
+                writes.thread.append((key, lk))
+    return Decision(links=links, actions=actions, autoreply=reply), writes
+
+
+def _merge(first: list[Link], more: list[Link]) -> list[Link]:
+    seen = {(lk.entity_type, lk.entity_id) for lk in first}
+    out = list(first)
+    for lk in more:
+        if (lk.entity_type, lk.entity_id) not in seen:
+            seen.add((lk.entity_type, lk.entity_id))
+            out.append(lk)
+    return out
+
+
+def _existing_case(links: list[Link], state: StateView, mailbox_id: str, root: str,
+                   index: EntityIndex) -> tuple[str, str, str] | None:
+    """(case id, number, reason) of the case the thread already has: one an earlier email of the
+    thread is linked to (any mailbox), else the one this mailbox created for the root."""
+    for lk in links:
+        if lk.entity_type == "case":
+            c = index.cases.get(lk.entity_id)
+            number = str(c.number) if c is not None and c.number is not None else cases.case_number(lk.entity_id)
+            return lk.entity_id, number, "thread"
+    found = state.case_of_thread(mailbox_id, root)
+    return (found[0], found[1], "thread_root") if found else None
+
+
+def _pending_load(state: StateView, mailbox_id: str, index: EntityIndex, team: str | None) -> dict[str, int]:
+    if not team:
+        return {}
+    load: dict[str, int] = {}
+    for cid, user in state.assigned_cases(mailbox_id, cases.active_team_users(index, team)):
+        if not index.has_case(cid):  # once the CRM publishes the case, the directory counts it
+            load[user] = load.get(user, 0) + 1
+    return load
+
+
+def _lead(email: ParsedEmail, links: list[Link], actions: list[Action], writes: Writes, state: StateView,
+          index: EntityIndex, mailbox_id: str, root: str, sender: str | None, loop: str | None,
+          owner: str | None, source: str | None) -> None:
+    inherited = next((lk.entity_id for lk in links if lk.entity_type == "lead"), None)
+    if inherited:
+        actions.append(Action(kind="lead_linked", reason="thread", entity_id=inherited))
+        return
+    if sender is None or loop is not None:
+        actions.append(Action(kind="skipped", reason=f"no_lead:{loop or 'no_sender'}"))
+        return
+    known = state.lead_of_sender(mailbox_id, sender)
+    covered = leads.covered_by(sender, index, [lk for lk in links if lk.entity_type == "person"], known)
+    if covered == "person":
+        actions.append(Action(kind="skipped", reason="no_lead:sender_is_a_person"))
+        return
+    if covered == "lead":
+        lid = known or index.leads_with_address(sender)[0]
+        actions.append(Action(kind="lead_linked", reason="sender_has_lead", entity_id=lid))
+        return
+    lid = cases.lead_id(mailbox_id, root)
+    company = next((lk.entity_id for lk in links if lk.entity_type == "company"), None)
+    actions.append(Action(kind="lead_created", reason=f"source:{source or 'email'}", entity_id=lid,
+                          assignee=owner, company_id=company))
+    writes.lead = (mailbox_id, sender, lid)
+
+
+def _file_copies(email: ParsedEmail, opts: MailboxOptions, links: list[Link], no_files: bool) -> list[FileCopy]:
+    """Reference 000: only for emails with a task association, when the global no-files switch is
+    off, to the task and/or company, the files passing the include and exclude filters."""
+    if opts.copy_files == "none" or no_files or not email.attachments:
+        return []
+    task_ids = [lk.entity_id for lk in links if lk.entity_type == "task"]
+    if not task_ids:
+        return []
+    files = [a for a in email.attachments if a.disposition == "attachment"
+             and filters.filename_passes(a.filename, opts.include_filters, opts.exclude_filters)]
+    if not files:
+        return []
+    targets: list[tuple[Literal["task", "company"], str]] = []
+    if opts.copy_files in ("task", "both"):
+        targets += [("task", t) for t in task_ids]
+    if opts.copy_files in ("company", "both"):
+        targets += [("company", lk.entity_id) for lk in links if lk.entity_type == "company"]
+    return [FileCopy(target_type=kind, target_id=tid, folder=opts.files_folder,
+                     object_keys=[a.object_key for a in files], filenames=[a.filename for a in files])
+            for kind, tid in targets]

@@ -1,0 +1,118 @@
+"""PostgresState: the matcher's state in PostgreSQL, each decision and its writes in one transaction.
+
+Why PostgreSQL and not faust tables (docs/matcher.md, "State"): a faust table's changelog write and
+the source offset commit are separate, so a SIGKILL between them replays events whose counter
+increments already reached the changelog (a doubled decision), and the thread index must be read
+across mailboxes, i.e. across partitions, which a partitioned table does not give.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from ..common.messages import Link
+from .decide import CounterKind, Decision
+from .state import Compute
+
+
+class _View:
+    """StateView over one open transaction."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def thread_links(self, keys: Sequence[str]) -> list[Link]:
+        rows = self.conn.execute("SELECT entity_type, entity_id FROM matcher_threads WHERE key = ANY(%s) "
+                                 "ORDER BY entity_type, entity_id", (list(keys),)).fetchall()
+        return [Link(entity_type=t, entity_id=i, reason="thread") for t, i in rows]
+
+    def case_of_thread(self, mailbox_id: str, root: str) -> tuple[str, str] | None:
+        row = self.conn.execute("SELECT case_id, number FROM matcher_cases WHERE mailbox_id = %s AND thread_root = %s",
+                                (mailbox_id, root)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def lead_of_sender(self, mailbox_id: str, sender: str) -> str | None:
+        row = self.conn.execute("SELECT lead_id FROM matcher_leads WHERE mailbox_id = %s AND sender = %s",
+                                (mailbox_id, sender)).fetchone()
+        return row[0] if row else None
+
+    def round_robin_position(self, mailbox_id: str) -> int:
+        row = self.conn.execute("SELECT round_robin_position FROM matcher_mailbox_state WHERE mailbox_id = %s",
+                                (mailbox_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def count_since(self, mailbox_id: str, kind: CounterKind, sender: str, since: datetime) -> int:
+        row = self.conn.execute("SELECT count(*) FROM matcher_sender_events WHERE mailbox_id = %s AND kind = %s "
+                                "AND sender = %s AND at >= %s", (mailbox_id, kind, sender, since)).fetchone()
+        return int(row[0])
+
+    def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:
+        # A week bounds the scan: the CRM publishes the cases it received long before that.
+        rows = self.conn.execute("SELECT case_id, assignee FROM matcher_cases WHERE mailbox_id = %s "
+                                 "AND assignee = ANY(%s) AND created_at > now() - interval '7 days'",
+                                 (mailbox_id, list(users))).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+
+class PostgresState:
+    """A StateStore on one connection (reconnected by the caller after an error)."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._conn: Any = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        try:
+            return self._decide(self._conn, mailbox_id, email_id, at, compute)
+        except Exception:
+            self.close()  # a broken connection cannot be reused; the retry reconnects
+            raise
+
+    @staticmethod
+    def _decide(conn: Any, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:
+        with conn.transaction():
+            conn.execute("INSERT INTO matcher_mailbox_state (mailbox_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                         (mailbox_id,))
+            # The mailbox's lock: decisions of one mailbox never interleave, on any replica.
+            conn.execute("SELECT 1 FROM matcher_mailbox_state WHERE mailbox_id = %s FOR UPDATE", (mailbox_id,))
+            row = conn.execute("SELECT decision FROM matcher_decisions WHERE mailbox_id = %s AND email_id = %s",
+                               (mailbox_id, email_id)).fetchone()
+            if row is not None:
+                return Decision.model_validate(row[0])
+            decision, writes = compute(_View(conn))
+            with conn.cursor() as cur:
+                if writes.thread:
+                    cur.executemany("INSERT INTO matcher_threads (key, entity_type, entity_id, mailbox_id) "
+                                    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                                    [(k, lk.entity_type, lk.entity_id, mailbox_id) for k, lk in writes.thread])
+                if writes.case:
+                    c = writes.case
+                    cur.execute("INSERT INTO matcher_cases (case_id, mailbox_id, thread_root, number, assignee, "
+                                "team, sender, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                                "ON CONFLICT DO NOTHING",
+                                (c.case_id, c.mailbox_id, c.root, c.number, c.assignee, c.team, c.sender, email_id))
+                if writes.lead:
+                    cur.execute("INSERT INTO matcher_leads (mailbox_id, sender, lead_id) VALUES (%s, %s, %s) "
+                                "ON CONFLICT DO NOTHING", writes.lead)
+                if writes.advance_round_robin:
+                    cur.execute("UPDATE matcher_mailbox_state SET round_robin_position = round_robin_position + 1 "
+                                "WHERE mailbox_id = %s", (mailbox_id,))
+                if writes.events:
+                    cur.executemany("INSERT INTO matcher_sender_events (mailbox_id, kind, email_id, sender, at) "
+                                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                                    [(mailbox_id, kind, email_id, sender, at) for kind, sender in writes.events])
+                cur.execute("INSERT INTO matcher_decisions (mailbox_id, email_id, decision) VALUES (%s, %s, %s)",
+                            (mailbox_id, email_id, Jsonb(decision.model_dump(mode="json", by_alias=True))))
+            return decision

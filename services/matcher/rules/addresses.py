@@ -1,0 +1,45 @@
+"""Addresses of an email by role, and the senders no rule may answer."""
+
+from __future__ import annotations
+
+import re
+
+from ...common.messages import Address, ParsedEmail
+
+# mailer-daemon, postmaster, no-reply / noreply / do-not-reply / donotreply (any separator)
+_SYSTEM_LOCAL = re.compile(r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply)([+\-_.].*)?$")
+
+
+def senders(email: ParsedEmail) -> list[Address]:
+    return list(email.from_)
+
+
+def recipients(email: ParsedEmail) -> list[Address]:
+    """To and Cc (the receivers the reference texts match on); Bcc and Delivered-To are not."""
+    return list(email.to) + list(email.cc)
+
+
+def by_role(email: ParsedEmail) -> list[tuple[str, str]]:
+    """(role, address) for From then To/Cc, each address once, lower-cased."""
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for role, group in (("sender", senders(email)), ("recipient", recipients(email))):
+        for a in group:
+            addr = a.address.strip().lower()
+            if addr and addr not in seen:
+                seen.add(addr)
+                out.append((role, addr))
+    return out
+
+
+def host_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower()
+
+
+def is_system_sender(address: str) -> bool:
+    """mailer-daemon, postmaster and no-reply style addresses: never answered, never a case."""
+    return bool(_SYSTEM_LOCAL.match(address.rpartition("@")[0].strip().lower()))
+
+
+def first_sender(email: ParsedEmail) -> Address | None:
+    return email.from_[0] if email.from_ else (email.sender[0] if email.sender else None)

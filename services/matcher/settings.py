@@ -1,0 +1,19 @@
+"""The matcher's settings: ``MAILPIPE_MATCHER__*`` plus the shared sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..common.settings import PostgresSettings, Section, ServiceSettings
+
+
+class MatcherOptions(Section):
+    global_filters_file: Path | None = None  # YAML/JSON list of MailFilter applied to every mailbox
+    no_files: bool = False  # the global "no files" switch (reference 000): never copy attachments
+    shared_hosts_match_all: bool = False  # a host name several companies share matches all of them
+    ready_timeout_seconds: float = 120.0  # how long to wait for the directory before retrying
+
+
+class MatcherSettings(ServiceSettings):
+    postgres: PostgresSettings
+    matcher: MatcherOptions = MatcherOptions()
