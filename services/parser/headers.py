@@ -13,7 +13,10 @@ from __future__ import annotations
 import email.utils
 import re
 from datetime import UTC, datetime
-from email import policy
+from email import (
+    _encoded_words,  # type: ignore[attr-defined]
+    policy,
+)
 from email.message import Message
 
 from ..common.identity import normalize_message_id
@@ -21,6 +24,7 @@ from ..common.messages import Address
 from .bodies import detect
 from .tree import raw_header, raw_headers
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _LINESEP = re.compile(r"\r\n|\r|\n")
 _PLAIN = re.compile(r"[\x20-\x7e\t]*")
 # An address list policy.default reads exactly as a split on commas would: no quotes, comments,
@@ -31,7 +35,24 @@ _SIMPLE_MAILBOX = re.compile(rf"\s*(?:([A-Za-z0-9!#$%&'*+/=?^_`{{|}}~. -]*?)\s*<
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _ATEXT = r"[^@\s<>(),;:\"\[\]\\]+"
 _VALID_ADDRESS = re.compile(rf'(?:{_ATEXT}|"[^"\r\n]*")@{_ATEXT}')
+# The headers policy.default's registry reads as address lists (others are unstructured to it).
+_ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender", "resent-to",
+                    "resent-cc", "resent-bcc"}
 _SALVAGE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# The fast decoders' grammar (see fast_unstructured and fast_mailboxes): RFC 2047 encoded words
+# in their strict form, atoms, plain quoted strings and dot-atom addresses.
+_EW = r"=\?[A-Za-z0-9!#$%&'+^_`{}~-]+\?[BbQq]\?[!->@-~]+\?="
+_EW_RE = re.compile(_EW)
+_Q_EQUALS = re.compile(r"=(?![0-9A-Fa-f]{2})")
+_WSP_SPLIT = re.compile(r"([ \t]\s*)")  # get_fws: a space or tab, then all white space
+_WSP_RUN = re.compile(r"[ \t]+")
+_ATOM = r'[^ \t"(),:;<>@\[\]\\]+'
+_WORD = rf'(?:({_EW})|"([^"\\]*)"|({_ATOM}))'
+_WORD_RE = re.compile(_WORD)
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_WORD_NC = rf'(?:{_EW}|"[^"\\]*"|{_ATOM})'
+_MAILBOX = re.compile(rf"[ \t]*(?:(?P<phrase>{_WORD_NC}(?:[ \t]+{_WORD_NC})*)?[ \t]*"
+                      rf"<(?P<angle>{_DOT_ATOM}@{_DOT_ATOM})>|(?P<bare>{_DOT_ATOM}@{_DOT_ATOM}))[ \t]*(?:,|$)")
 
 
 def has_surrogates(value: str) -> bool:
@@ -57,7 +78,7 @@ def repair(value: str) -> str:
 
 def collapse(value: str) -> str:
     """Whitespace runs (folding included) to one space, ends trimmed; control characters dropped."""
-    return " ".join("".join(c for c in value if c >= " " or c in "\t\n\r").split())
+    return " ".join(_CONTROL.sub("", value).split())
 
 
 def unstructured(part: Message, name: str) -> str:
@@ -67,7 +88,100 @@ def unstructured(part: Message, name: str) -> str:
         return ""
     if "=?" not in raw and _PLAIN.fullmatch(_unfold(raw)):
         return collapse(raw)
-    return collapse(_registry_text(name, repair(raw)))
+    value = repair(raw)
+    fast = fast_unstructured(_unfold(value))
+    if fast is not None:
+        return collapse(fast)
+    return collapse(_registry_text(name, value))
+
+
+def fast_unstructured(value: str) -> str | None:
+    """What policy.default's registry makes of an unfolded unstructured value, for values whose
+    every ``=?`` opens a whole, strictly formed encoded word that is a token of its own (the
+    registry drops the white space between two encoded words, keeps all other text as it is);
+    None for anything else."""
+    pieces = _WSP_SPLIT.split(value)
+    out: list[str] = []
+    last_ew = last_ws = -2  # indexes in ``out`` of the last encoded word and white space
+    for i, piece in enumerate(pieces):
+        if i % 2:  # white space
+            last_ws = len(out)
+            out.append(piece)
+            continue
+        if "=?" not in piece:
+            if piece:
+                out.append(piece)
+            continue
+        if not _EW_RE.fullmatch(piece):
+            return None
+        text = _decode_word(piece)
+        if text is None:
+            return None
+        if last_ew == len(out) - 2 and last_ws == len(out) - 1:
+            out[-1] = ""  # white space between two encoded words
+        out.append(text)
+        last_ew = len(out) - 1
+    return "".join(out)
+
+
+def _decode_word(word: str) -> str | None:
+    """One encoded word as the registry decodes it (the same function), None where the registry
+    would record a defect or read it differently."""
+    _, charset, cte, text, _ = word.split("?")
+    if cte in "qQ" and _Q_EQUALS.search(text) or cte in "bB" and (text[0] == "=" or len(text) % 4):
+        return None
+    try:
+        decoded, _charset, _lang, defects = _encoded_words.decode(word)
+    except (ValueError, KeyError, LookupError):
+        return None
+    return None if defects or has_surrogates(decoded) else decoded
+
+
+def fast_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """The (display name, address) pairs policy.default's registry reads from an unfolded address
+    list made of plain mailboxes (``name <local@domain>`` or ``local@domain``; names of atoms,
+    plain quoted strings and strictly formed encoded words); None for anything else. Display
+    names come as the registry gives them up to white space (words joined by one space; the
+    caller collapses white space)."""
+    out: list[tuple[str, str]] = []
+    pos, end = 0, len(value)
+    while pos < end:
+        m = _MAILBOX.match(value, pos)
+        if m is None or m.end() == pos:
+            return None
+        addr = m.group("angle") or m.group("bare")
+        if "=?" in addr:
+            return None
+        phrase = m.group("phrase")
+        words: list[str] = []
+        if phrase:
+            if phrase[0] == "." or phrase[-1] == ".":
+                return None  # the registry fails on these (an obsolete phrase at its edge)
+            at = 0
+            while at < len(phrase):
+                w = _WORD_RE.match(phrase, at)
+                if w is None:
+                    return None
+                ew, quoted, atom = w.groups()
+                at = w.end()
+                gap = _WSP_RUN.match(phrase, at)
+                if gap is None and at < len(phrase):
+                    return None  # words not separated by white space
+                at = gap.end() if gap else at
+                if ew is not None:
+                    text = _decode_word(ew)
+                    if text is None:
+                        return None
+                    words.append(text)
+                elif "=?" in (quoted if quoted is not None else atom):
+                    return None
+                else:
+                    words.append(quoted if quoted is not None else atom)
+        out.append((" ".join(words), addr))
+        pos = m.end()
+        if value.endswith(",", 0, pos) and pos == end:
+            return None  # a trailing comma: an empty entry
+    return out
 
 
 def _unfold(raw: str) -> str:
@@ -98,6 +212,10 @@ def addresses(part: Message, name: str) -> list[Address]:
 
 def _mailboxes(name: str, raw: str) -> list[tuple[str, str]]:
     value = _unfold(raw)
+    if name.lower() in _ADDRESS_HEADERS:
+        fast = fast_mailboxes(repair(value))
+        if fast is not None:
+            return fast
     if "=?" not in value and _PLAIN.fullmatch(value) and _SIMPLE_ADDR_LIST.fullmatch(value):
         pairs = []
         for item in value.split(","):

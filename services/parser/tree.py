@@ -30,6 +30,7 @@ from email.parser import BytesParser
 
 from ..common.errors import PoisonMessage
 from .limits import TOO_DEEP, TOO_MANY_PARTS, Budget, ParseLimits
+from .split import FastMessage, split
 
 MIN_RUN_BYTES = 4096  # shorter runs cost more to swap than to parse
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -158,6 +159,8 @@ def raw_headers(part: Message, name: str) -> list[str]:
 def _index(part: Message) -> dict[str, list[str]]:
     """Header name → raw values, built once per part (parts are not changed after parsing)."""
     index: dict[str, list[str]] | None = getattr(part, "_mailpipe_index", None)
+    if type(part) is FastMessage:
+        return part._mailpipe_index  # built with the tree, which never changes
     if index is None or len(part._headers) != sum(map(len, index.values())):
         index = {}
         for k, v in part._headers:  # the stored source values under both policies
@@ -173,9 +176,11 @@ def parse_tree(raw: bytes, limits: ParseLimits, headers_only: bool = False) -> T
         return Tree(BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True))
     skeleton, runs = _swap_runs(raw)
     try:
-        root = email.message_from_bytes(skeleton, policy=policy.compat32)
-        if not all(_simple_content_type(p) for p in walk(root)):
-            root = email.message_from_bytes(skeleton, policy=policy.default)
+        root = split(skeleton)  # well-formed mail: the same tree without the line-by-line parser
+        if root is None:
+            root = email.message_from_bytes(skeleton, policy=policy.compat32)
+            if not all(_simple_content_type(p) for p in walk(root)):
+                root = email.message_from_bytes(skeleton, policy=policy.default)
     except RecursionError as exc:
         raise PoisonMessage(TOO_DEEP, "MIME nesting deeper than the parser can follow") from exc
     _check_shape(root, limits)
@@ -241,7 +246,7 @@ def walk(root: Message) -> Iterator[Message]:
     while stack:
         part = stack.pop()
         yield part
-        payload = part.get_payload()
+        payload = part._payload  # what get_payload() returns for a multipart (and no list otherwise)
         if isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
 
@@ -256,7 +261,7 @@ def _check_shape(root: Message, limits: ParseLimits) -> None:
             raise PoisonMessage(TOO_MANY_PARTS, f"more than {limits.max_parts} MIME parts")
         if depth > limits.max_depth:
             raise PoisonMessage(TOO_DEEP, f"MIME nesting deeper than {limits.max_depth}")
-        payload = part.get_payload()
+        payload = part._payload
         if isinstance(payload, list):
             stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
 

@@ -1,0 +1,197 @@
+"""A MIME splitter for well-formed mail: the stdlib feed parser's tree, built with bytes operations.
+
+``email.message_from_bytes(raw, policy=compat32)`` reads a message line by line in Python
+(``BufferedSubFile`` and a regex compiled per boundary), which is most of the cost of parsing
+small mail. ``split`` builds the very same ``Message`` tree (same headers, payload strings,
+preambles, epilogues, default types) from the raw bytes with ``bytes.find`` and one regex per
+header block, for the shape nearly all mail has:
+
+- uniform line ends (all CRLF, or all LF with no CR anywhere);
+- header blocks of ``name: value`` lines and their continuations, ended by a blank line;
+- every Content-Type simple (see tree._SIMPLE_CT), no ``message/*`` part, no ``multipart/digest``;
+- multiparts with a boundary, a 7bit/8bit/binary (or no) transfer encoding, a first boundary
+  line, no two boundary lines in a row, and a close boundary line.
+
+Anything else returns None and the caller uses the stdlib parser, so the result is always the
+stdlib's. Where the feed parser would record a defect, the input is "anything else": a tree
+built here has no defects. Decisions the feed parser takes through ``Message`` methods
+(content type, boundary, transfer encoding) are taken here through the same methods.
+"""
+
+from __future__ import annotations
+
+import re
+from email import policy
+from email.message import Message
+
+MAX_DEPTH = 40  # deeper trees go to the stdlib parser (which enforces its own limits)
+_COMPAT32 = policy.compat32
+_HEADER_BLOCK = {eol: re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*" + eol + rb"(?:[ \t][^\r\n]*" + eol + rb")*)*")
+                 for eol in (b"\r\n", b"\n")}
+_HEADER_FIELD = {eol: re.compile(rb"([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*(?:" + eol + rb"[ \t][^\r\n]*)*)" + eol)
+                 for eol in (b"\r\n", b"\n")}
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_SIMPLE_CT = re.compile(rf'\s*{_TOKEN}/{_TOKEN}\s*(?:;\s*[A-Za-z0-9-]+=(?:{_TOKEN}|"[^"\\\r\n]*")\s*)*;?\s*')
+_CLOSE_REST = re.compile(rb"(--)?[ \t]*")
+
+
+class FastMessage(Message):
+    """A compat32 ``Message`` whose header lookups are answered from an index built once (the
+    tree is never changed after parsing). Under compat32 every answer equals ``Message``'s:
+    ``get`` returns the first raw value as ``compat32.header_fetch_parse`` does for a value
+    without surrogates (other values take ``Message.get``); parameter lists and the content type
+    are computed by ``Message``'s code once and remembered. Under any other policy (the parser
+    switches a part to policy.default to read a filename) ``Message``'s methods answer."""
+
+    _mailpipe_index: dict[str, list[str]]
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        super().__init__(_COMPAT32)
+        self._headers = headers
+        index: dict[str, list[str]] = {}
+        for k, v in headers:
+            index.setdefault(k.lower(), []).append(v)
+        self._mailpipe_index = index
+        self._mailpipe_params: dict[str, object] = {}
+        self._mailpipe_ctype: str | None = None
+
+    def get(self, name, failobj=None):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+        if self.policy is not _COMPAT32:
+            return super().get(name, failobj)
+        values = self._mailpipe_index.get(name.lower())
+        if not values:
+            return failobj
+        value = values[0]
+        if value.isascii():
+            return value
+        return super().get(name, failobj)  # surrogates make compat32 return a Header object
+
+    def get_content_type(self) -> str:
+        if self.policy is not _COMPAT32:
+            return super().get_content_type()
+        if self._mailpipe_ctype is None:
+            self._mailpipe_ctype = super().get_content_type()
+        return self._mailpipe_ctype
+
+    def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        if self.policy is not _COMPAT32:
+            return super()._get_params_preserve(failobj, header)
+        key = header.lower()
+        cache = self._mailpipe_params
+        if key not in cache:
+            cache[key] = super()._get_params_preserve(_MISSING, header)
+        params = cache[key]
+        return failobj if params is _MISSING else params
+
+
+_MISSING = object()
+
+
+class _Unusual(Exception):
+    """The input needs the stdlib parser."""
+
+
+def split(raw: bytes) -> Message | None:
+    """The compat32 ``Message`` tree of ``raw``, or None when ``raw`` is not of the well-formed
+    shape above (the caller then parses with the stdlib)."""
+    cr = raw.count(b"\r")
+    if cr == 0:
+        eol = b"\n"
+    elif cr == raw.count(b"\r\n") == raw.count(b"\n"):
+        eol = b"\r\n"
+    else:
+        return None
+    try:
+        return _Splitter(raw, eol).part(0, len(raw), 0, root=True)
+    except _Unusual:
+        return None
+
+
+class _Splitter:
+    def __init__(self, raw: bytes, eol: bytes) -> None:
+        self.raw, self.eol, self.n = raw, eol, len(eol)
+        self.block, self.field = _HEADER_BLOCK[eol], _HEADER_FIELD[eol]
+
+    def part(self, start: int, end: int, depth: int, root: bool = False) -> Message:
+        """The part whose lines are ``raw[start:end]`` (for a subpart: up to, not including, the
+        next boundary line; its last line end still included)."""
+        if depth > MAX_DEPTH:
+            raise _Unusual
+        raw, eol, n = self.raw, self.eol, self.n
+        headers: list[tuple[str, str]] = []
+        if raw.startswith(eol, start):
+            body = start + n  # no header at all: the blank line opens the body
+        else:
+            stop = raw.find(eol + eol, start, end)
+            if stop < 0:
+                raise _Unusual  # headers up to the end (or up to a boundary): rare, left to the stdlib
+            head_end = stop + n
+            if self.block.fullmatch(raw, start, head_end) is None:
+                raise _Unusual  # a line that is not a header field: a defect the stdlib records
+            headers = [(name.decode("ascii"), value.decode("ascii", "surrogateescape"))
+                       for name, value in self.field.findall(raw, start, head_end)]
+            body = head_end + n
+        msg = FastMessage(headers)
+        raw_ct = msg._mailpipe_index.get("content-type")
+        if raw_ct and _SIMPLE_CT.fullmatch(raw_ct[0]) is None:  # the first one is the one the stdlib reads
+            raise _Unusual
+        ctype = msg.get_content_type()
+        maintype = ctype.partition("/")[0]
+        if maintype == "message" or ctype == "multipart/digest":
+            raise _Unusual
+        if maintype == "multipart":
+            self.multipart(msg, body, end, depth)
+            return msg
+        if root:
+            msg._payload = raw[body:end].decode("ascii", "surrogateescape")
+        else:
+            stop = end - n if end - n >= body and raw.startswith(eol, end - n) else end
+            msg._payload = raw[body:stop].decode("ascii", "surrogateescape")
+        return msg
+
+    def multipart(self, msg: Message, start: int, end: int, depth: int) -> None:
+        boundary = msg.get_boundary()
+        if boundary is None:
+            raise _Unusual
+        if str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
+            raise _Unusual
+        raw, eol, n = self.raw, self.eol, self.n
+        if not boundary.isascii():
+            raise _Unusual
+        sep = eol + b"--" + boundary.encode("ascii")
+        lines: list[tuple[int, int, bool]] = []  # boundary lines: start, end (after the line end), close
+        at = start - n  # the body starts right after a line end
+        while True:
+            hit = raw.find(sep, at, end)
+            if hit < 0:
+                break
+            line = hit + n
+            rest = line + len(sep) - n
+            stop = raw.find(eol, rest, end)
+            line_end = end if stop < 0 else stop
+            m = _CLOSE_REST.fullmatch(raw, rest, line_end)
+            if m is not None:
+                close = m.group(1) is not None
+                lines.append((line, end if stop < 0 else stop + n, close))
+                if close:
+                    break
+            at = hit + 1
+        if not lines or not lines[-1][2] or lines[0][2]:
+            raise _Unusual  # no first boundary, or no close boundary: defects
+        first = lines[0][0]
+        if first > start:
+            msg.preamble = raw[start:first - n].decode("ascii", "surrogateescape")
+        parts = []
+        for (_, part_start, _), (next_line, _, _) in zip(lines, lines[1:], strict=False):
+            if part_start == next_line:
+                raise _Unusual  # boundary lines in a row: the stdlib swallows them
+            child = self.part(part_start, next_line, depth + 1)
+            if isinstance(child._payload, list):
+                epilogue = child.epilogue
+                if epilogue == "":
+                    child.epilogue = None
+                elif epilogue is not None and epilogue.endswith(eol.decode()):
+                    child.epilogue = epilogue[:-n]
+            parts.append(child)
+        msg._payload = parts
+        msg.epilogue = raw[lines[-1][1]:end].decode("ascii", "surrogateescape")
