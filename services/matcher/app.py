@@ -14,7 +14,6 @@ from ..common.health import Health
 from ..common.messages import MailFilter
 from ..common.service import run_stage
 from ..common.settings import load
-from ..common.topics import PARSED
 from .directory import EntityIndex
 from .follower import DirectoryFollower, Mailboxes, MailboxFollower
 from .pgstate import PostgresState
@@ -47,9 +46,9 @@ def main() -> int:
     def make_stage(health: Health, stop: threading.Event) -> MatchStage:
         for f in followers:
             f.start(stop)
-        return MatchStage(matcher, followers, opts.ready_timeout_seconds)
+        return MatchStage(matcher, followers, opts.ready_timeout_seconds, opts.matched_topic, opts.autoreply_topic)
 
     try:
-        return run_stage("matcher", settings, [PARSED], make_stage)
+        return run_stage("matcher", settings, [opts.input_topic], make_stage)
     finally:
         state.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..common.settings import PostgresSettings, Section, ServiceSettings
+from ..common.topics import AUTOREPLY, MATCHED, PARSED
 
 
 class MatcherOptions(Section):
@@ -12,6 +13,10 @@ class MatcherOptions(Section):
     no_files: bool = False  # the global "no files" switch (reference 000): never copy attachments
     shared_hosts_match_all: bool = False  # a host name several companies share matches all of them
     ready_timeout_seconds: float = 120.0  # how long to wait for the directory before retrying
+    # The topics (tests give each run its own; a deployment keeps the defaults)
+    input_topic: str = PARSED
+    matched_topic: str = MATCHED
+    autoreply_topic: str = AUTOREPLY
 
 
 class MatcherSettings(ServiceSettings):

@@ -61,8 +61,10 @@ class MatchStage:
     name = "matcher"
 
     def __init__(self, matcher: Matcher, followers: Sequence[CompactedFollower] = (),
-                 ready_timeout_seconds: float = 30) -> None:
+                 ready_timeout_seconds: float = 30, matched_topic: str = MATCHED,
+                 autoreply_topic: str = AUTOREPLY) -> None:
         self.matcher, self.followers, self.ready_timeout = matcher, list(followers), ready_timeout_seconds
+        self.topics = (matched_topic, autoreply_topic)
 
     def handle(self, record: Record) -> list[Output]:
         for f in self.followers:
@@ -79,16 +81,17 @@ class MatchStage:
             metrics.LINKS.labels(entity_type=link.entity_type, reason=link.reason).inc()
         for action in decision.actions:
             metrics.MATCH_ACTIONS.labels(kind=action.kind).inc()
-        return outputs(parsed, decision)
+        return outputs(parsed, decision, *self.topics)
 
 
-def outputs(parsed: ParsedEmail, decision: Decision) -> list[Output]:
+def outputs(parsed: ParsedEmail, decision: Decision, matched_topic: str = MATCHED,
+            autoreply_topic: str = AUTOREPLY) -> list[Output]:
     key = str(parsed.email_id).encode()
     matched = MatchedEnvelope(email_id=parsed.email_id, producer="matcher",
                               payload=MatchedEmail(email=parsed, links=decision.links, actions=decision.actions,
                                                    skipped=decision.skipped))
-    out = [Output(MATCHED, key, encode(matched), routing_headers(matched))]
+    out = [Output(matched_topic, key, encode(matched), routing_headers(matched))]
     if decision.autoreply is not None:
         reply = AutoreplyEnvelope(email_id=parsed.email_id, producer="matcher", payload=decision.autoreply)
-        out.append(Output(AUTOREPLY, key, encode(reply), routing_headers(reply)))
+        out.append(Output(autoreply_topic, key, encode(reply), routing_headers(reply)))
     return out
