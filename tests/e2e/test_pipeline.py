@@ -15,7 +15,7 @@ from mailpipe.common.messages import Entity, MatchedEnvelope, Sighting
 from mailpipe.devtools import mailboxes, mailgen, report
 from mailpipe.devtools.processes import ServiceProcess, free_port, pipeline, stop_all
 from mailpipe.matcher.directory import EntityIndex
-from mailpipe.matcher.rules import person_links
+from mailpipe.matcher.stage import Matcher
 from mailpipe.parser.mime import parse_email
 
 from tests.conftest import stack_env
@@ -72,11 +72,12 @@ def expected_rows(corpus: list[mailgen.Generated]) -> dict[str, list[tuple[str, 
     index = EntityIndex()
     for e in mailgen.directory():
         index.upsert(Entity.model_validate(e))
+    matcher = Matcher(index)  # the mailbox does nothing with its mail: links only
     rows = {}
     for g in corpus:
         p = parse_email(g.raw, Sighting(mailbox_id="x", folder="INBOX", uidvalidity=1, uid=1), sha256="0")
         rows[g.message_id.strip("<>")] = sorted((lk.entity_type, lk.entity_id, lk.reason)
-                                                for lk in person_links(p, index))
+                                                for lk in matcher.match(p).links)
     return rows
 
 
@@ -101,13 +102,14 @@ def test_delivered_email_becomes_a_row_and_a_matched_record(services, pg_dsn: st
     mailboxes.append(user, [raw])
     procs = services(user, {})
     wait_for(lambda: stored(pg_dsn, f"box-{unique}") == 1, procs)
-    assert stored_rows(pg_dsn, f"box-{unique}") == {f"one-{unique}@mailpipe.test": [("person", "p1", "sender")]}
+    expected = [("company", "acme", "person_main_address:sender"), ("person", "p1", "sender")]
+    assert stored_rows(pg_dsn, f"box-{unique}") == {f"one-{unique}@mailpipe.test": expected}
 
     records = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS")).read_all("mail.matched")
     mine = [MatchedEnvelope.model_validate_json(r.value or b"") for r in records
             if r.header("email-id") and b"box-" + unique.encode() in (r.value or b"")]
     assert mine, "no mail.matched record for the delivered email"
-    assert {(lk.entity_type, lk.entity_id, lk.reason) for lk in mine[-1].payload.links} == {("person", "p1", "sender")}
+    assert sorted((lk.entity_type, lk.entity_id, lk.reason) for lk in mine[-1].payload.links) == expected
     assert mine[-1].payload.email.subject == f"hello {unique}"
 
 
