@@ -30,7 +30,8 @@ from .tree import Tree, parse_tree, raw_header, walk
 
 MAX_REFERENCES = 32
 NOT_MAIL = "not_mail"
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+:", re.MULTILINE)  # a field name, then a colon
+_LEADING_SPACE = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.strip() strips
+_FIELD_NAME = re.compile(rb"[!-9;-~]+:")  # a field name, then a colon
 _SIMPLE_PARAMS = re.compile(r"[\x20-\x7e\t\r\n]*")
 # Warnings: what the parser worked around (a closed set; they become metric labels).
 CHARSET_DETECTED = "charset_detected"
@@ -60,7 +61,8 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
     value is only the header block (the fetcher did not download the body, e.g.
     ``over_size_limit``): the result has no body and no attachments. Raises PoisonMessage
     ("not_mail") when ``raw`` has no header at all, or with a limit's reason past a limit."""
-    if not raw.strip() or not _HEADER_LINE.match(raw.lstrip()):
+    start = _LEADING_SPACE.match(raw).end()  # type: ignore[union-attr]  # (raw.lstrip() would copy raw)
+    if start == len(raw) or not _FIELD_NAME.match(raw, start):
         raise PoisonMessage(NOT_MAIL, "no RFC 822 header found at the start of the message")
     check_raw(raw, limits)
     budget = Budget(limits)

@@ -24,7 +24,12 @@ import re
 from email import policy
 from email.message import Message
 
-MAX_DEPTH = 40  # deeper trees go to the stdlib parser (which enforces its own limits)
+MAX_DEPTH = 40
+MIN_RUN_BYTES = 4096  # bodies at least this long are kept in ``raw`` rather than copied (see split)
+RUN_PREFIX = "MailpipeRunQ7x"  # the placeholder payload of such a body (tree.py restores it)
+_BASE64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+_CHECK_SLICE = 1 << 20
+_EOL_BYTES = b"\r\n"  # deeper trees go to the stdlib parser (which enforces its own limits)
 _COMPAT32 = policy.compat32
 _HEADER_BLOCK = {eol: re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*" + eol + rb"(?:[ \t][^\r\n]*" + eol + rb")*)*")
                  for eol in (b"\r\n", b"\n")}
@@ -91,25 +96,26 @@ class _Unusual(Exception):
     """The input needs the stdlib parser."""
 
 
-def split(raw: bytes) -> Message | None:
+def split(raw: bytes, runs: list[tuple[int, int]] | None = None) -> Message | None:
     """The compat32 ``Message`` tree of ``raw``, or None when ``raw`` is not of the well-formed
-    shape above (the caller then parses with the stdlib)."""
-    cr = raw.count(b"\r")
-    if cr == 0:
-        eol = b"\n"
-    elif cr == raw.count(b"\r\n") == raw.count(b"\n"):
-        eol = b"\r\n"
-    else:
+    shape above (the caller then parses with the stdlib).
+
+    With ``runs``, a subpart body of at least MIN_RUN_BYTES made only of base64-alphabet bytes
+    and line ends is not copied into a string: its payload is the placeholder ``RUN_PREFIX<n>Z``
+    and ``runs[n]`` its span of ``raw`` (line end included), as tree.Tree expects."""
+    first_nl = raw.find(b"\n")
+    if first_nl < 0:
         return None
+    eol = b"\r\n" if raw.startswith(b"\r", first_nl - 1) else b"\n"
     try:
-        return _Splitter(raw, eol).part(0, len(raw), 0, root=True)
+        return _Splitter(raw, eol, runs).part(0, len(raw), 0, root=True)
     except _Unusual:
         return None
 
 
 class _Splitter:
-    def __init__(self, raw: bytes, eol: bytes) -> None:
-        self.raw, self.eol, self.n = raw, eol, len(eol)
+    def __init__(self, raw: bytes, eol: bytes, runs: list[tuple[int, int]] | None) -> None:
+        self.raw, self.eol, self.n, self.runs = raw, eol, len(eol), runs
         self.block, self.field = _HEADER_BLOCK[eol], _HEADER_FIELD[eol]
 
     def part(self, start: int, end: int, depth: int, root: bool = False) -> Message:
@@ -127,7 +133,7 @@ class _Splitter:
                 raise _Unusual  # headers up to the end (or up to a boundary): rare, left to the stdlib
             head_end = stop + n
             if self.block.fullmatch(raw, start, head_end) is None:
-                raise _Unusual  # a line that is not a header field: a defect the stdlib records
+                raise _Unusual  # a line that is not a header field (or another line end): a defect
             headers = [(name.decode("ascii"), value.decode("ascii", "surrogateescape"))
                        for name, value in self.field.findall(raw, start, head_end)]
             body = head_end + n
@@ -141,47 +147,59 @@ class _Splitter:
             raise _Unusual
         if maintype == "multipart":
             self.multipart(msg, body, end, depth)
-            return msg
-        if root:
+        elif root:
             msg._payload = raw[body:end].decode("ascii", "surrogateescape")
         else:
-            stop = end - n if end - n >= body and raw.startswith(eol, end - n) else end
-            msg._payload = raw[body:stop].decode("ascii", "surrogateescape")
+            stop = end - n if end - n >= body else end  # the line end before the boundary line
+            if self.runs is not None and stop - body >= MIN_RUN_BYTES and _only_base64(raw, body, stop):
+                msg._payload = f"{RUN_PREFIX}{len(self.runs)}Z"
+                self.runs.append((body, end))
+            else:
+                msg._payload = raw[body:stop].decode("ascii", "surrogateescape")
         return msg
 
     def multipart(self, msg: Message, start: int, end: int, depth: int) -> None:
         boundary = msg.get_boundary()
-        if boundary is None:
+        if boundary is None or not boundary.isascii():
             raise _Unusual
         if str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
             raise _Unusual
         raw, eol, n = self.raw, self.eol, self.n
-        if not boundary.isascii():
-            raise _Unusual
-        sep = eol + b"--" + boundary.encode("ascii")
+        sep = b"--" + boundary.encode("ascii")
         lines: list[tuple[int, int, bool]] = []  # boundary lines: start, end (after the line end), close
-        at = start - n  # the body starts right after a line end
+        at = start
         while True:
-            hit = raw.find(sep, at, end)
-            if hit < 0:
+            line = raw.find(sep, at, end)
+            if line < 0:
                 break
-            line = hit + n
-            rest = line + len(sep) - n
-            stop = raw.find(eol, rest, end)
-            line_end = end if stop < 0 else stop
-            m = _CLOSE_REST.fullmatch(raw, rest, line_end)
-            if m is not None:
-                close = m.group(1) is not None
-                lines.append((line, end if stop < 0 else stop + n, close))
-                if close:
-                    break
-            at = hit + 1
+            at = line + 1
+            if line > start:  # not the body's first line: is it at the start of a line?
+                before = raw[line - 1]
+                if before not in _EOL_BYTES:
+                    continue
+                if not raw.startswith(eol, line - n) or (n == 1 and raw.startswith(b"\r", line - 2)):
+                    raise _Unusual  # a line end other than the message's: the stdlib's reading differs
+            m = _CLOSE_REST.match(raw, line + len(sep), end)
+            after = m.end()  # type: ignore[union-attr]  # the pattern matches the empty string
+            if raw.startswith(eol, after):
+                line_end = after + n
+            elif after == len(raw):
+                line_end = after  # the last line of the message, without a line end
+            elif raw[after] in _EOL_BYTES or after == end:
+                raise _Unusual
+            else:
+                continue  # a line that only starts like a boundary
+            close = m.group(1) is not None  # type: ignore[union-attr]
+            lines.append((line, line_end, close))
+            if close:
+                break
         if not lines or not lines[-1][2] or lines[0][2]:
             raise _Unusual  # no first boundary, or no close boundary: defects
         first = lines[0][0]
         if first > start:
             msg.preamble = raw[start:first - n].decode("ascii", "surrogateescape")
         parts = []
+        eol_text = eol.decode()
         for (_, part_start, _), (next_line, _, _) in zip(lines, lines[1:], strict=False):
             if part_start == next_line:
                 raise _Unusual  # boundary lines in a row: the stdlib swallows them
@@ -190,8 +208,17 @@ class _Splitter:
                 epilogue = child.epilogue
                 if epilogue == "":
                     child.epilogue = None
-                elif epilogue is not None and epilogue.endswith(eol.decode()):
+                elif epilogue is not None and epilogue.endswith(eol_text):
                     child.epilogue = epilogue[:-n]
             parts.append(child)
         msg._payload = parts
         msg.epilogue = raw[lines[-1][1]:end].decode("ascii", "surrogateescape")
+
+
+def _only_base64(raw: bytes, start: int, end: int) -> bool:
+    """True when ``raw[start:end]`` holds only base64-alphabet bytes and line ends (checked in
+    slices: no copy of a large body)."""
+    for at in range(start, end, _CHECK_SLICE):
+        if raw[at:min(at + _CHECK_SLICE, end)].translate(None, _BASE64_LINES):
+            return False
+    return True

@@ -30,7 +30,7 @@ from email.parser import BytesParser
 
 from ..common.errors import PoisonMessage
 from .limits import TOO_DEEP, TOO_MANY_PARTS, Budget, ParseLimits
-from .split import FastMessage, split
+from .split import RUN_PREFIX, FastMessage, split
 
 MIN_RUN_BYTES = 4096  # shorter runs cost more to swap than to parse
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -38,7 +38,7 @@ _SHAPE = bytes(ord("a") if b in _ALPHABET else b if b in b"\r\n" else ord("#") f
 # The end of a line with at least 60 alphabet characters: the marker ends with a line end so the
 # search skips ahead (a marker of repeated ``a`` alone would make bytes.find crawl).
 _LONG_LINE_ENDS = (b"a" * 60 + b"\r\n", b"a" * 60 + b"\n")
-_TOKEN_PREFIX = b"MailpipeRunQ7x"
+_TOKEN_PREFIX = RUN_PREFIX.encode()
 _TOKEN = re.compile(_TOKEN_PREFIX.decode() + r"(\d+)Z")
 _TOKEN_B = re.compile(_TOKEN_PREFIX + rb"(\d+)Z")
 # A Content-Type whose meaning compat32 and policy.default read alike: type/subtype, then
@@ -174,13 +174,17 @@ def parse_tree(raw: bytes, limits: ParseLimits, headers_only: bool = False) -> T
     ``headers_only`` the bytes are a header block alone and no body structure is parsed."""
     if headers_only:
         return Tree(BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True))
+    if _TOKEN_PREFIX not in raw:
+        runs: list[tuple[int, int]] = []
+        fast = split(raw, runs)  # well-formed mail: the same tree without the line-by-line parser
+        if fast is not None:
+            _check_shape(fast, limits)
+            return Tree(fast, raw, runs)
     skeleton, runs = _swap_runs(raw)
     try:
-        root = split(skeleton)  # well-formed mail: the same tree without the line-by-line parser
-        if root is None:
-            root = email.message_from_bytes(skeleton, policy=policy.compat32)
-            if not all(_simple_content_type(p) for p in walk(root)):
-                root = email.message_from_bytes(skeleton, policy=policy.default)
+        root = email.message_from_bytes(skeleton, policy=policy.compat32)
+        if not all(_simple_content_type(p) for p in walk(root)):
+            root = email.message_from_bytes(skeleton, policy=policy.default)
     except RecursionError as exc:
         raise PoisonMessage(TOO_DEEP, "MIME nesting deeper than the parser can follow") from exc
     _check_shape(root, limits)
