@@ -48,7 +48,9 @@ clean:
 demo: up
 	$(WITH_ENV) $(PY) -m mailpipe.devtools.demo
 
+# The demo's services keep running for exploration; they would consume the tests' mail too.
 test: up
+	$(STACK) stop-services
 	$(WITH_ENV) $(PY) -m pytest tests
 
 test-unit: install

@@ -98,10 +98,12 @@ def main(argv: list[str]) -> int:
             return status(lay)
         elif cmd == "logs":
             logs(lay)
+        elif cmd == "stop-services":
+            stop_services(lay)
         elif cmd == "clean":
             clean(lay)
         else:
-            print(f"usage: python -m mailpipe_stack up|down|status|logs|clean (got {cmd!r})", file=sys.stderr)
+            print(f"usage: python -m mailpipe_stack up|down|status|logs|clean|stop-services (got {cmd!r})", file=sys.stderr)
             return 2
     except subprocess.CalledProcessError as exc:
         out = (exc.stderr or b"") if isinstance(exc.stderr, bytes) else (exc.stderr or "").encode()
