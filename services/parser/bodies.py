@@ -4,6 +4,7 @@ raising; and the cap that keeps ``mail.parsed`` records small."""
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ def detect(data: bytes) -> str | None:
     return name
 
 
+@functools.lru_cache(maxsize=256)
 def _codec(declared: str | None) -> str:
     """The Python codec for a declared charset name, or "" when absent or unknown."""
     if not declared:

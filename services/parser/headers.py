@@ -154,9 +154,13 @@ def fast_mailboxes(value: str) -> list[tuple[str, str]] | None:
             return None
         phrase = m.group("phrase")
         words: list[str] = []
-        if phrase:
+        if phrase and '"' not in phrase and "=?" not in phrase:
             if phrase[0] == "." or phrase[-1] == ".":
                 return None  # the registry fails on these (an obsolete phrase at its edge)
+            words.append(phrase)  # atoms only: the same text once the caller collapses white space
+        elif phrase:
+            if phrase[0] == "." or phrase[-1] == ".":
+                return None
             at = 0
             while at < len(phrase):
                 w = _WORD_RE.match(phrase, at)

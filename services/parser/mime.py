@@ -209,6 +209,8 @@ def _filename(part: Message) -> str | None:
     compat32 result used where the raw parameters are plain enough that both agree."""
     raws = [r for r in (raw_header(part, "content-disposition"), raw_header(part, "content-type")) if r]
     plain = all(_SIMPLE_PARAMS.fullmatch(r) and not any(c in r for c in ("=?", "*", "\\", "(")) for r in raws)
+    if plain and not any("name" in r.lower() for r in raws):
+        return None  # compat32 finds a filename or name parameter only where the text "name" is
     try:
         if plain or part.policy is policy.default:
             name = part.get_filename()

@@ -57,7 +57,6 @@ class FastMessage(Message):
         for k, v in headers:
             index.setdefault(k.lower(), []).append(v)
         self._mailpipe_index = index
-        self._mailpipe_params: dict[str, object] = {}
         self._mailpipe_ctype: str | None = None
 
     def get(self, name, failobj=None):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
@@ -78,17 +77,30 @@ class FastMessage(Message):
             self._mailpipe_ctype = super().get_content_type()
         return self._mailpipe_ctype
 
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._mailpipe_index
+
     def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        """Message's parameter list of ``header``: a pure function of the header's value, so it
+        is computed once per distinct value (``text/plain; charset=utf-8`` recurs in most mail)."""
         if self.policy is not _COMPAT32:
             return super()._get_params_preserve(failobj, header)
-        key = header.lower()
-        cache = self._mailpipe_params
-        if key not in cache:
-            cache[key] = super()._get_params_preserve(_MISSING, header)
-        params = cache[key]
-        return failobj if params is _MISSING else params
+        value = self.get(header, _MISSING)
+        if value is _MISSING:
+            return failobj
+        if not isinstance(value, str):
+            return super()._get_params_preserve(failobj, header)
+        params = _PARAMS.get(value)
+        if params is None:
+            params = tuple(super()._get_params_preserve(failobj, header))
+            if len(_PARAMS) >= _PARAMS_KEPT:
+                _PARAMS.clear()
+            _PARAMS[value] = params
+        return list(params)
 
 
+_PARAMS: dict[str, tuple[tuple[str, object], ...]] = {}
+_PARAMS_KEPT = 4096
 _MISSING = object()
 
 
