@@ -74,13 +74,15 @@ def with_compat32(raw: bytes) -> Any:
 
 def reference(raw: bytes) -> dict[str, Any]:
     """What policy.default yields, in the parser's normal form (whitespace collapsed, raw 8-bit
-    read as UTF-8, addresses lower-cased, filenames sanitised)."""
+    read as UTF-8, addresses lower-cased and each listed once, filenames sanitised)."""
     msg = email.message_from_bytes(raw, policy=policy.default)
     out: dict[str, Any] = {"subject": collapse(repair(str(msg.get("subject", ""))))}
     for header in ADDRESS_HEADERS:
-        value = msg.get(header)
-        out[header] = [(collapse(repair(a.display_name)), a.addr_spec.lower())
-                       for a in (value.addresses if value is not None else [])]
+        seen: dict[str, tuple[str, str]] = {}  # every such header; a repeated address counts once
+        for value in msg.get_all(header) or []:
+            for a in value.addresses:
+                seen.setdefault(a.addr_spec.lower(), (collapse(repair(a.display_name)), a.addr_spec.lower()))
+        out[header] = list(seen.values())
     files = []
     for index, part in enumerate(msg.walk()):
         if part.is_multipart():

@@ -189,6 +189,8 @@ def fast_mailboxes(value: str) -> list[tuple[str, str]] | None:
 
 
 def _unfold(raw: str) -> str:
+    if "\n" not in raw and "\r" not in raw:
+        return raw
     return "".join(_LINESEP.split(raw))
 
 

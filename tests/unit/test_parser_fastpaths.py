@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from mailpipe.common.messages import Sighting
-from mailpipe.parser import tree
+from mailpipe.parser import bodies, tree
 from mailpipe.parser.headers import collapse, fast_mailboxes, fast_unstructured, repair
 from mailpipe.parser.mime import parse_email
 from mailpipe.parser.split import split
@@ -217,3 +217,12 @@ def test_a_large_base64_attachment_still_skips_the_line_parser() -> None:
            + base64.encodebytes(data).replace(b"\n", b"\r\n") + b"--x--\r\n")
     parsed = parse_email(raw, SIGHTING, sha256="0")
     assert [a.size_bytes for a in parsed.attachments] == [len(data)]
+
+
+def test_control_characters_are_found_in_the_bytes_as_in_the_text() -> None:
+    rng = random.Random(3)
+    alphabet = [bytes([b]) for b in range(0x80)] + ["é".encode(), "✓".encode(), b"\xff", b"\xc3", b"\r\n"]
+    for _ in range(3000):
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        for text in (data.decode("utf-8", "replace"), data.decode("ascii", "replace")):
+            assert bodies._clean(text, data) == bodies._clean(text)
