@@ -14,7 +14,7 @@ import email.utils
 import re
 from datetime import UTC, datetime
 from email import (
-    _encoded_words,  # type: ignore[attr-defined]
+    _encoded_words,
     policy,
 )
 from email.message import Message

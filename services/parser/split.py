@@ -90,6 +90,8 @@ class FastMessage(Message):
             return failobj
         if not isinstance(value, str):
             return super()._get_params_preserve(failobj, header)
+        if len(value) > _PARAMS_VALUE_CHARS:  # hostile values are not kept
+            return super()._get_params_preserve(failobj, header)
         params = _PARAMS.get(value)
         if params is None:
             params = tuple(super()._get_params_preserve(failobj, header))
@@ -101,6 +103,7 @@ class FastMessage(Message):
 
 _PARAMS: dict[str, tuple[tuple[str, object], ...]] = {}
 _PARAMS_KEPT = 4096
+_PARAMS_VALUE_CHARS = 300  # at most ~1.2 M characters kept
 _MISSING = object()
 
 
@@ -114,7 +117,8 @@ def split(raw: bytes, runs: list[tuple[int, int]] | None = None) -> Message | No
 
     With ``runs``, a subpart body of at least MIN_RUN_BYTES made only of base64-alphabet bytes
     and line ends is not copied into a string: its payload is the placeholder ``RUN_PREFIX<n>Z``
-    and ``runs[n]`` its span of ``raw`` (line end included), as tree.Tree expects."""
+    and ``runs[n]`` its span of ``raw`` (line end included), as tree.Tree expects; a payload
+    string holding RUN_PREFIX itself makes the split decline (it would read as a placeholder)."""
     first_nl = raw.find(b"\n")
     if first_nl < 0:
         return None
@@ -159,15 +163,15 @@ class _Splitter:
             raise _Unusual
         if maintype == "multipart":
             self.multipart(msg, body, end, depth)
-        elif root:
-            msg._payload = raw[body:end].decode("ascii", "surrogateescape")
         else:
-            stop = end - n if end - n >= body else end  # the line end before the boundary line
-            if self.runs is not None and stop - body >= MIN_RUN_BYTES and _only_base64(raw, body, stop):
+            stop = end if root else end - n if end - n >= body else end  # less the line end before a boundary
+            if not root and self.runs is not None and stop - body >= MIN_RUN_BYTES and _only_base64(raw, body, stop):
                 msg._payload = f"{RUN_PREFIX}{len(self.runs)}Z"
                 self.runs.append((body, end))
             else:
                 msg._payload = raw[body:stop].decode("ascii", "surrogateescape")
+                if self.runs is not None and RUN_PREFIX in msg._payload:
+                    raise _Unusual  # text that reads like a placeholder: left to the older path
         return msg
 
     def multipart(self, msg: Message, start: int, end: int, depth: int) -> None:

@@ -174,12 +174,11 @@ def parse_tree(raw: bytes, limits: ParseLimits, headers_only: bool = False) -> T
     ``headers_only`` the bytes are a header block alone and no body structure is parsed."""
     if headers_only:
         return Tree(BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True))
-    if _TOKEN_PREFIX not in raw:
-        runs: list[tuple[int, int]] = []
-        fast = split(raw, runs)  # well-formed mail: the same tree without the line-by-line parser
-        if fast is not None:
-            _check_shape(fast, limits)
-            return Tree(fast, raw, runs)
+    runs: list[tuple[int, int]] = []
+    fast = split(raw, runs)  # well-formed mail: the same tree without the line-by-line parser
+    if fast is not None:
+        _check_shape(fast, limits)
+        return Tree(fast, raw, runs)
     skeleton, runs = _swap_runs(raw)
     try:
         root = email.message_from_bytes(skeleton, policy=policy.compat32)

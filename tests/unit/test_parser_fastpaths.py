@@ -226,3 +226,14 @@ def test_control_characters_are_found_in_the_bytes_as_in_the_text() -> None:
         data = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         for text in (data.decode("utf-8", "replace"), data.decode("ascii", "replace")):
             assert bodies._clean(text, data) == bodies._clean(text)
+
+
+def test_text_that_reads_like_a_placeholder_is_kept_as_text() -> None:
+    base64_lines = (b"QUFB" * 19 + b"\r\n") * 100
+    raw = (b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nsee MailpipeRunQ7x0Z\r\n"
+           b"--b\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment\r\n\r\n" + base64_lines
+           + b"--b--\r\n")
+    assert split(raw, []) is None
+    parsed = parse_email(raw, SIGHTING, sha256="0")
+    assert parsed.text_body == "see MailpipeRunQ7x0Z"
+    assert [a.size_bytes for a in parsed.attachments] == [57 * 100]
