@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email import (
     _encoded_words,
     policy,
@@ -32,6 +32,10 @@ _PLAIN = re.compile(r"[\x20-\x7e\t]*")
 _SIMPLE_ADDR_LIST = re.compile(r"[^\"()\\;:\[\]]*")
 _ADDR_SPEC = r"[^<>@\s]+@[^<>@\s]+"
 _SIMPLE_MAILBOX = re.compile(rf"\s*(?:([A-Za-z0-9!#$%&'*+/=?^_`{{|}}~. -]*?)\s*<({_ADDR_SPEC})>|({_ADDR_SPEC}))\s*")
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                        "Dec"), 1)}
+_CANONICAL_DATE = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct"
+                             r"|Nov|Dec) ([1-9]\d{3}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _ATEXT = r"[^@\s<>(),;:\"\[\]\\]+"
 _VALID_ADDRESS = re.compile(rf'(?:{_ATEXT}|"[^"\r\n]*")@{_ATEXT}')
@@ -205,11 +209,16 @@ def addresses(part: Message, name: str) -> list[Address]:
     """Every mailbox of every ``name`` header, addresses lower-cased, duplicates dropped, groups
     flattened, entries without ``@`` (e.g. ``undisclosed-recipients:;``) left out."""
     seen: dict[str, Address] = {}
+    registry_reads = name.lower() in _ADDRESS_HEADERS
     for raw in raw_headers(part, name):
-        found = [(collapse(d), collapse(a).lower()) for d, a in _mailboxes(name, raw)]
-        valid = [(d, a) for d, a in found if _VALID_ADDRESS.fullmatch(a)]
-        if not valid and found:  # unreadable to the registry: salvage what looks like addresses
-            valid = [("", a.lower()) for a in _SALVAGE.findall(repair(raw))]
+        fast = fast_mailboxes(repair(_unfold(raw))) if registry_reads else None
+        if fast is not None:  # dot-atom addresses: no white space or controls, always valid
+            valid = [(collapse(d) if d else "", a.lower()) for d, a in fast]
+        else:
+            found = [(collapse(d), collapse(a).lower()) for d, a in _mailboxes(name, raw)]
+            valid = [(d, a) for d, a in found if _VALID_ADDRESS.fullmatch(a)]
+            if not valid and found:  # unreadable to the registry: salvage what looks like addresses
+                valid = [("", a.lower()) for a in _SALVAGE.findall(repair(raw))]
         for display, addr in valid:
             if addr not in seen:
                 seen[addr] = Address(name=display, address=addr)
@@ -218,10 +227,6 @@ def addresses(part: Message, name: str) -> list[Address]:
 
 def _mailboxes(name: str, raw: str) -> list[tuple[str, str]]:
     value = _unfold(raw)
-    if name.lower() in _ADDRESS_HEADERS:
-        fast = fast_mailboxes(repair(value))
-        if fast is not None:
-            return fast
     if "=?" not in value and _PLAIN.fullmatch(value) and _SIMPLE_ADDR_LIST.fullmatch(value):
         pairs = []
         for item in value.split(","):
@@ -265,14 +270,30 @@ def id_list(part: Message, name: str) -> list[str]:
     return ids
 
 
+def _rfc5322_date(value: str) -> datetime | None:
+    """``parsedate_to_datetime(value)`` for the canonical form (``Thu, 01 Jan 2026 00:17:00
+    +0100``; a four-digit year from 1000, a numeric zone other than ``-0000``), computed as it
+    does; None for any other form. Raises what it raises (ValueError) on impossible values."""
+    m = _CANONICAL_DATE.fullmatch(value)
+    if m is None:
+        return None
+    day, month, year, hour, minute, second, sign, zone_h, zone_m = m.groups()
+    if sign == "-" and zone_h == zone_m == "00":
+        return None  # -0000: no zone (parsedate_to_datetime returns a naive datetime)
+    offset = int(zone_h) * 3600 + int(zone_m) * 60
+    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+                    tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)))
+
+
 def date(part: Message, name: str = "Date") -> datetime | None:
     """The Date header as an aware datetime (no zone or ``-0000`` read as UTC), or None when it is
     missing, unreadable or outside 1970–2200."""
     raw = raw_header(part, name)
     if not raw:
         return None
+    value = collapse(repair(raw))
     try:
-        parsed = email.utils.parsedate_to_datetime(collapse(repair(raw)))
+        parsed = _rfc5322_date(value) or email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.utils
 import random
 import sys
 from email import policy
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 from mailpipe.common.messages import Sighting
-from mailpipe.parser import bodies, tree
+from mailpipe.parser import bodies, headers, tree
 from mailpipe.parser.headers import collapse, fast_mailboxes, fast_unstructured, repair
 from mailpipe.parser.mime import parse_email
 from mailpipe.parser.split import split
@@ -237,3 +238,29 @@ def test_text_that_reads_like_a_placeholder_is_kept_as_text() -> None:
     parsed = parse_email(raw, SIGHTING, sha256="0")
     assert parsed.text_body == "see MailpipeRunQ7x0Z"
     assert [a.size_bytes for a in parsed.attachments] == [57 * 100]
+
+
+def test_canonical_dates_are_read_as_parsedate_to_datetime_reads_them() -> None:
+    rng = random.Random(5)
+    decided = 0
+    for _ in range(20000):
+        value = " ".join([rng.choice(["Thu,", "Mon,", "Xyz,", "thu,", ""]) + rng.choice(["1", "01", "31", "32", "00"]),
+                          rng.choice(["Jan", "Dec", "jan", "Foo"]), rng.choice(["2026", "1969", "0099", "1000", "26"]),
+                          ":".join([rng.choice(["00", "23", "24", "9"]), rng.choice(["00", "59", "60"]),
+                                    rng.choice(["00", "59", "60", "61"])]),
+                          rng.choice(["+0000", "-0000", "+0100", "-0530", "+2400", "+9999", "-0075", "GMT", "+000"])])
+        try:
+            got: Any = headers._rfc5322_date(value)
+        except ValueError:
+            got = ValueError
+        if got is None:
+            continue
+        decided += 1
+        try:
+            expected: Any = email.utils.parsedate_to_datetime(value)
+        except ValueError:
+            expected = ValueError
+        assert got == expected, value
+        if got is not ValueError:
+            assert got.utcoffset() == expected.utcoffset(), value
+    assert decided > 500
