@@ -286,7 +286,8 @@ def phase_timers() -> Iterator[dict[str, float]]:
             setattr(owner, name, fn)
 
 
-def run_fetcher(stack: Stack, server: Server, user: str, profile: bool = False) -> Result:
+def run_fetcher(stack: Stack, server: Server, user: str, profile: bool = False,
+                claim_check_bytes: int | None = None, label: str = "mailpipe fetcher") -> Result:
     """mailpipe's fetcher, one run of a fresh account (no cursor) into a fresh topic, exactly as a
     replica's worker thread runs it. Claim-checked objects are removed afterwards so every run pays
     its S3 PUTs (the store skips content already there)."""
@@ -297,7 +298,8 @@ def run_fetcher(stack: Stack, server: Server, user: str, profile: bool = False) 
     mailboxes.save_account(stack.dsn, account)
     # the run covers the whole mailbox: no time box or lease expiry in the middle of a measurement
     settings = FetchSettings(replica_id=f"bench-{os.getpid()}", raw_topic=topic, lease_seconds=3600,
-                             run_time_box_seconds=3600)
+                             run_time_box_seconds=3600,
+                             **({"claim_check_bytes": claim_check_bytes} if claim_check_bytes else {}))
     producer = KafkaProducerPort(clients.make_producer(stack.kafka))
     publisher = Publisher(producer, stack.s3, stack.bucket, settings.claim_check_bytes, topic=topic)
     replica = Replica(settings, stack.connect, publisher, stack.box, Health())
@@ -335,7 +337,7 @@ def run_fetcher(stack: Stack, server: Server, user: str, profile: bool = False) 
         stats.sort_stats("tottime").print_stats(15)
         print(out.getvalue(), flush=True)
     phases["other (hashing, records, loop)"] = seconds - sum(phases.values())
-    return Result("mailpipe fetcher", seconds, int(published), int(nbytes), f"{claimed} claim-checked to S3",
+    return Result(label, seconds, int(published), int(nbytes), f"{claimed} claim-checked to S3",
                   dict(phases))
 
 

@@ -8,11 +8,18 @@ from typing import Any
 from .identity import object_key
 
 
-def put_content(s3: Any, bucket: str, kind: str, data: bytes) -> str:
-    """Store ``data`` under its content key unless already there; return the key.
+def put_content(s3: Any, bucket: str, kind: str, data: bytes, sha256_hex: str | None = None,
+                check_exists: bool = True) -> str:
+    """Store ``data`` under its content key (``sha256_hex`` when the caller already hashed it);
+    return the key. With ``check_exists`` an existing object is not written again (saves the upload
+    when the same bytes are common, like attachments); without, the PUT is unconditional (saves a
+    round trip when they are unique, like whole messages): either way the result is the same object.
     Blocks on the network; raises botocore errors (transient ones are retried by the runtime)."""
-    key = object_key(kind, hashlib.sha256(data).hexdigest())
-    put_at(s3, bucket, key, data)
+    key = object_key(kind, sha256_hex or hashlib.sha256(data).hexdigest())
+    if check_exists:
+        put_at(s3, bucket, key, data)
+    else:
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
     return key
 
 

@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from ..common.identity import normalize_message_id
 from ..common.messages import Sighting
@@ -28,8 +29,9 @@ class Fetched:
     headers_only_reason: str | None = None
     unreadable: str | None = None  # the server could not deliver it: the reason (raw is empty)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Computed once: the record header, the ledger and the claim-check key all need it."""
         return hashlib.sha256(self.raw).hexdigest()
 
 

@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..common.messages import Sighting
 from . import checkpoint
@@ -27,6 +28,7 @@ from .sources.imap import ImapMailSource, MessageInfo
 from .sources.pop3 import Pop3MailSource, PopMessage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 INFO_CHUNK = 1000  # UIDs per metadata FETCH (sizes and dates only: small answers)
 HEADER_COST = 16 * 1024  # what a header-only fetch weighs in a batch
 
@@ -119,19 +121,49 @@ def publish_uids(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity:
                  uids: list[int]) -> Iterator[tuple[int, list[Fetched], list[LedgerEntry]]]:
     """Fetch and publish ``uids`` (ascending) in batches: sizes first, then whole bodies, or only
     headers for messages over the size limit. Yields, after Kafka acknowledged each batch, the
-    highest UID now done (expunged UIDs count as done), what was published and its ledger entries."""
+    highest UID now done (expunged UIDs count as done), what was published and its ledger entries.
+
+    The next batch is read from the server while this one is published and acknowledged, so the
+    network round trips of a distant server hide behind the Kafka and S3 work (at most two batches,
+    ``2 × batch_max_bytes``, are in memory)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="imap-prefetch") as prefetch:
+        for done_uid, fetched in _ahead(prefetch, _read_batches(src, ctx, folder, uidvalidity, uids)):
+            entries = ctx.publisher.publish(fetched, "imap")
+            ctx.published += len(fetched)
+            yield done_uid, fetched, entries
+
+
+def _read_batches(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity: int,
+                  uids: list[int]) -> Iterator[tuple[int, list[Fetched]]]:
     for start in range(0, len(uids), INFO_CHUNK):
         chunk = uids[start:start + INFO_CHUNK]
         items = [_Item(i, i.size > ctx.max_message_bytes) for i in src.infos(chunk)]
         groups = list(batches(items, ctx.settings.batch_size, ctx.settings.batch_max_bytes))  # type: ignore[arg-type]
         for n, batch in enumerate(groups):
             fetched = _fetch_batch(src, ctx, folder, uidvalidity, batch)  # type: ignore[arg-type]
-            entries = ctx.publisher.publish(fetched, "imap")
-            ctx.published += len(fetched)
             # the last batch of a chunk also covers the chunk's UIDs expunged before we fetched them
-            yield (chunk[-1] if n == len(groups) - 1 else batch[-1].info.uid), fetched, entries  # type: ignore[attr-defined]
+            yield (chunk[-1] if n == len(groups) - 1 else batch[-1].info.uid), fetched  # type: ignore[attr-defined]
         if not groups:
-            yield chunk[-1], [], []
+            yield chunk[-1], []
+
+
+_END = object()
+
+
+def _ahead(pool: ThreadPoolExecutor, items: Iterator[T]) -> Iterator[T]:
+    """``items``, each computed on ``pool`` while the caller works on the previous one. When the
+    caller stops early, the item in flight is awaited (never left running on a shared connection)."""
+    pending = pool.submit(next, items, _END)
+    try:
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item  # type: ignore[misc]
+    finally:
+        if not pending.done():
+            try:
+                pending.result()
+            except Exception:  # the caller is already leaving, with its own reason
+                pass
 
 
 def _fetch_batch(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity: int,

@@ -50,7 +50,10 @@ class S3:
         sidecar.mkdir(parents=True, exist_ok=True)
         # Metadata in a sidecar folder: not every filesystem a clone lands on has user xattrs.
         spawn(
-            [str(self.binary), "--port", f"127.0.0.1:{self.port}", "posix", "--sidecar", str(sidecar), str(data)],
+            # --keep-alive: without it versitygw closes the connection after every request, which real
+            # S3 does not, and every claim-check or attachment write would pay a new TCP handshake
+            [str(self.binary), "--port", f"127.0.0.1:{self.port}", "--keep-alive", "posix", "--sidecar", str(sidecar),
+             str(data)],
             self.log_file, self.pid_file,
             env={"ROOT_ACCESS_KEY": ACCESS_KEY, "ROOT_SECRET_KEY": SECRET_KEY},
         )
