@@ -115,11 +115,18 @@ def message(rng: random.Random, n: int, *, attachment_bytes: int = 0, body_words
     return header + b"\r\n" + b"\r\n".join(body)
 
 
-def mixed_corpus(count: int = 2000, seed: int = 11) -> list[bytes]:
-    """``count`` messages averaging ~230 KB, every third with an attachment of 20 KB to 960 KB."""
+def mixed_messages(count: int, seed: int = 11) -> Iterator[bytes]:
+    """``count`` messages averaging ~230 KB, every third with an attachment of 20 KB to 960 KB, one
+    at a time (bench/fetch writes 10,000 of them without holding them all)."""
     rng = random.Random(seed)
-    return [message(rng, n, attachment_bytes=rng.randrange(20_000, 960_000) if n % 3 == 0 else 0,
-                    body_words=rng.randrange(100, 600)) for n in range(count)]
+    for n in range(count):
+        yield message(rng, n, attachment_bytes=rng.randrange(20_000, 960_000) if n % 3 == 0 else 0,
+                      body_words=rng.randrange(100, 600))
+
+
+def mixed_corpus(count: int = 2000, seed: int = 11) -> list[bytes]:
+    """The first ``count`` of ``mixed_messages``, as a list."""
+    return list(mixed_messages(count, seed))
 
 
 def small_corpus(count: int = 10000, seed: int = 12) -> list[bytes]:

@@ -20,6 +20,8 @@ class FetchSettings(Section):
     run_time_box_seconds: float = Field(120.0, gt=0, description="a run yields its mailbox after this long")
     batch_size: int = Field(200, gt=0, le=5000, description="messages per FETCH of bodies")
     batch_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="bytes per FETCH of bodies (memory bound)")
+    read_connections: int = Field(2, ge=1, le=8, description="extra IMAP connections reading batches ahead "
+                                  "when a run has more than one batch to read")
     max_message_bytes: int = Field(50 * 1024 * 1024, gt=0,
                                    description="size gate: larger messages are published header-only")
     claim_check_bytes: int = Field(512 * 1024, gt=0, description="raw mail above this goes to S3 first")

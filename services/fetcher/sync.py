@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from ..common.messages import Sighting
 from . import checkpoint
@@ -22,13 +23,13 @@ from .errors import MailboxUnavailable
 from .leases import Lease
 from .plan import batches, plan_folder
 from .publisher import Publisher
+from .readers import ReaderPool
 from .records import OVER_SIZE_LIMIT, Fetched, LedgerEntry
 from .settings import FetchSettings
 from .sources.imap import ImapMailSource, MessageInfo
 from .sources.pop3 import Pop3MailSource, PopMessage
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 INFO_CHUNK = 1000  # UIDs per metadata FETCH (sizes and dates only: small answers)
 HEADER_COST = 16 * 1024  # what a header-only fetch weighs in a batch
 
@@ -123,47 +124,46 @@ def publish_uids(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity:
     headers for messages over the size limit. Yields, after Kafka acknowledged each batch, the
     highest UID now done (expunged UIDs count as done), what was published and its ledger entries.
 
-    The next batch is read from the server while this one is published and acknowledged, so the
-    network round trips of a distant server hide behind the Kafka and S3 work (at most two batches,
-    ``2 × batch_max_bytes``, are in memory)."""
-    with ThreadPoolExecutor(1, thread_name_prefix="imap-prefetch") as prefetch:
-        for done_uid, fetched in _ahead(prefetch, _read_batches(src, ctx, folder, uidvalidity, uids)):
-            entries = ctx.publisher.publish(fetched, "imap")
-            ctx.published += len(fetched)
-            yield done_uid, fetched, entries
+    More than one batch is read ahead, on ``read_connections`` connections of their own, while the
+    current batch is published and acknowledged, so a distant server's round trips hide behind the
+    Kafka and S3 work (at most ``read_connections + 1`` batches are in memory). A single batch — the
+    usual poll — is read on the run's own connection, without opening more."""
+    plan = _plan_batches(src, ctx, uids)
+    if len(uids) <= ctx.settings.batch_size:
+        for done_uid, items in plan:
+            yield (done_uid, *_publish(ctx, _fetch_batch(src, ctx, folder, uidvalidity, items)))
+        return
+    ahead = ctx.settings.read_connections
+    with ReaderPool(src, folder, ahead) as readers:
+        window: deque[tuple[int, Future[list[Fetched]]]] = deque()
+        for done_uid, items in plan:
+            window.append((done_uid, readers.submit(_fetch_batch, ctx, folder, uidvalidity, items)))
+            if len(window) > ahead:
+                done, read = window.popleft()
+                yield (done, *_publish(ctx, read.result()))
+        while window:
+            done, read = window.popleft()
+            yield (done, *_publish(ctx, read.result()))
 
 
-def _read_batches(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity: int,
-                  uids: list[int]) -> Iterator[tuple[int, list[Fetched]]]:
+def _publish(ctx: RunContext, fetched: list[Fetched]) -> tuple[list[Fetched], list[LedgerEntry]]:
+    entries = ctx.publisher.publish(fetched, "imap")
+    ctx.published += len(fetched)
+    return fetched, entries
+
+
+def _plan_batches(src: ImapMailSource, ctx: RunContext, uids: list[int]) -> Iterator[tuple[int, list[_Item]]]:
+    """The batches to read, with the UID each one completes: sizes and dates first (cheap), on the
+    run's connection, 1,000 UIDs at a time."""
     for start in range(0, len(uids), INFO_CHUNK):
         chunk = uids[start:start + INFO_CHUNK]
         items = [_Item(i, i.size > ctx.max_message_bytes) for i in src.infos(chunk)]
         groups = list(batches(items, ctx.settings.batch_size, ctx.settings.batch_max_bytes))  # type: ignore[arg-type]
         for n, batch in enumerate(groups):
-            fetched = _fetch_batch(src, ctx, folder, uidvalidity, batch)  # type: ignore[arg-type]
             # the last batch of a chunk also covers the chunk's UIDs expunged before we fetched them
-            yield (chunk[-1] if n == len(groups) - 1 else batch[-1].info.uid), fetched  # type: ignore[attr-defined]
+            yield (chunk[-1] if n == len(groups) - 1 else batch[-1].info.uid), batch  # type: ignore[attr-defined]
         if not groups:
             yield chunk[-1], []
-
-
-_END = object()
-
-
-def _ahead(pool: ThreadPoolExecutor, items: Iterator[T]) -> Iterator[T]:
-    """``items``, each computed on ``pool`` while the caller works on the previous one. When the
-    caller stops early, the item in flight is awaited (never left running on a shared connection)."""
-    pending = pool.submit(next, items, _END)
-    try:
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, items, _END)
-            yield item  # type: ignore[misc]
-    finally:
-        if not pending.done():
-            try:
-                pending.result()
-            except Exception:  # the caller is already leaving, with its own reason
-                pass
 
 
 def _fetch_batch(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity: int,

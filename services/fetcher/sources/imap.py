@@ -50,6 +50,10 @@ class ImapMailSource:
         self.client = open_imap(self.account, self._secret, self.timeout)
         return self
 
+    def sibling(self) -> ImapMailSource:
+        """Another logged-in connection to the same mailbox (the caller closes it)."""
+        return ImapMailSource(self.account, self._secret, self.timeout).__enter__()
+
     def reopen(self) -> None:
         """A new session on the same folder (servers close the connection after failing a FETCH)."""
         self.__exit__()
