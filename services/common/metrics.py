@@ -67,3 +67,10 @@ DECISIONS_REPLAYED = Counter("mailpipe_matcher_decisions_replayed", "Emails whos
 
 # storage
 EMAILS_STORED = Counter("mailpipe_storage_emails_written", "Emails upserted into PostgreSQL")
+STORAGE_DUPLICATES_MERGED = Counter("mailpipe_storage_duplicates_merged",
+                                    "Records whose email was already stored (another mailbox, a replay): "
+                                    "only the sighting, links and copies were merged")
+STORAGE_FILES_COPIED = Counter("mailpipe_storage_files_copied", "Attachments copied to a task or company folder")
+STORAGE_TRANSACTION_SECONDS = Histogram("mailpipe_storage_transaction_duration_seconds",
+                                        "Time of one email's write transaction",
+                                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))

@@ -1,0 +1,91 @@
+"""Copies of attachments into CRM folders (reference 000, "Copy files to").
+
+The matcher decides *what* to copy (its ``files_to_copy`` action: the mailbox asks for it, the email
+has a task association, the global "no files" switch is off, the name passes the mailbox's include
+and exclude filters); storage makes the copies, server-side, from the content-addressed object to
+
+    crm/<task|company>/<id>/<folder>/<name>
+
+so a CRM backend lists a task's or company's files with one prefix. A second, different file with
+the same name in the same folder gets ``<stem>.<sha256 first 12><ext>`` instead of overwriting the
+first (which one is first is recorded in ``file_copies``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..common.messages import MatchedEmail
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+MAX_NAME_CHARS = 200
+
+
+def safe_segment(text: str) -> str:
+    """A path segment that cannot climb out of its folder: no separators or control characters,
+    never ``.``/``..``, bounded length."""
+    cleaned = _UNSAFE.sub("_", text).strip()[:MAX_NAME_CHARS]
+    return "_" if cleaned in ("", ".", "..") else cleaned
+
+
+def safe_folder(folder: str) -> str:
+    """The mailbox's "save files in the folder", as ``a/b`` (empty segments dropped)."""
+    return "/".join(safe_segment(part) for part in re.split(r"[/\\]+", folder) if part.strip())
+
+
+def destination_key(target_type: str, target_id: str, folder: str, filename: str) -> str:
+    parts = ["crm", target_type, safe_segment(target_id), *filter(None, [safe_folder(folder)]), safe_segment(filename)]
+    return "/".join(parts)
+
+
+def hashed_name(filename: str, sha256: str) -> str:
+    stem, dot, ext = filename.rpartition(".")
+    return f"{stem}.{sha256[:12]}.{ext}" if dot and stem else f"{filename}.{sha256[:12]}"
+
+
+@dataclass(frozen=True)
+class PlannedCopy:
+    """One file to copy to one task or company folder."""
+
+    target_type: str
+    target_id: str
+    folder: str
+    filename: str
+    sha256: str
+    source_key: str
+    dest_key: str
+    hashed_dest_key: str
+
+    def at(self, dest_key: str) -> PlannedCopy:
+        return replace(self, dest_key=dest_key)
+
+
+def planned_copies(matched: MatchedEmail) -> list[PlannedCopy]:
+    """The matcher's ``files_to_copy`` plan as copies, each (target, file) once."""
+    by_key = {a.object_key: a for a in matched.email.attachments}
+    out: dict[tuple[str, str, str, str, str], PlannedCopy] = {}
+    for action in matched.actions:
+        if action.kind != "files_to_copy":
+            continue
+        for fc in action.copies:
+            folder = safe_folder(fc.folder)
+            for key, name in zip(fc.object_keys, fc.filenames, strict=False):
+                att = by_key.get(key)
+                sha = att.sha256 if att else key.rsplit("/", 1)[-1]
+                name = safe_segment(name)
+                ident = (fc.target_type, fc.target_id, folder, name, sha)
+                out.setdefault(ident, PlannedCopy(
+                    fc.target_type, fc.target_id, folder, name, sha, key,
+                    destination_key(fc.target_type, fc.target_id, folder, name),
+                    destination_key(fc.target_type, fc.target_id, folder, hashed_name(name, sha))))
+    return list(out.values())
+
+
+def copy_files(s3: Any, bucket: str, copies: list[PlannedCopy]) -> int:
+    """Server-side copies (no bytes through this process). Copying again to the same key writes the
+    same bytes, so a retry or replay is harmless. Blocks on the network; raises botocore errors."""
+    for c in copies:
+        s3.copy_object(Bucket=bucket, Key=c.dest_key, CopySource={"Bucket": bucket, "Key": c.source_key},
+                       MetadataDirective="COPY")
+    return len(copies)
