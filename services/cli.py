@@ -16,7 +16,8 @@ from typing import Any
 from .common.errors import ConfigError
 
 SERVICES = ("fetcher", "parser", "matcher", "storage")
-COMMAND_MODULES = ("mailpipe.fetcher.accounts.cli", "mailpipe.parser.commands", "mailpipe.matcher.commands")
+COMMAND_MODULES = ("mailpipe.fetcher.accounts.cli", "mailpipe.parser.commands", "mailpipe.matcher.commands",
+                   "mailpipe.storage.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,3 +74,6 @@ STORAGE_FILES_COPIED = Counter("mailpipe_storage_files_copied", "Attachments cop
 STORAGE_TRANSACTION_SECONDS = Histogram("mailpipe_storage_transaction_duration_seconds",
                                         "Time of one email's write transaction",
                                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+STORAGE_RETENTION_DELETIONS = Counter("mailpipe_storage_retention_deletions",
+                                      "Rows and objects deleted by retention, by kind "
+                                      "(sighting, email, attachment, object)", ["kind"])

@@ -10,6 +10,7 @@ from ..common.service import run_stage
 from ..common.settings import load
 from ..common.topics import MATCHED
 from ..matcher.follower import Mailboxes, MailboxFollower
+from .retention import retention_loop
 from .settings import StorageSettings
 from .stage import StoreStage
 
@@ -21,7 +22,12 @@ def main() -> int:
 
     def make_stage(health: Health, stop: threading.Event) -> StoreStage:
         follower.start(stop)
-        return StoreStage(lambda: clients.connect_postgres(settings.postgres), mailboxes, [follower],
-                          clients.make_s3(settings.s3), settings.s3.bucket, settings.storage.ready_timeout_seconds)
+        s3 = clients.make_s3(settings.s3)
+        if settings.storage.retention_interval_seconds:
+            threading.Thread(target=retention_loop, name="retention", daemon=True, args=(
+                lambda: clients.connect_postgres(settings.postgres, autocommit=True), s3, settings.s3.bucket,
+                mailboxes, follower.caught_up, settings.storage.retention_interval_seconds, stop)).start()
+        return StoreStage(lambda: clients.connect_postgres(settings.postgres, autocommit=True), mailboxes, [follower],
+                          s3, settings.s3.bucket, settings.storage.ready_timeout_seconds)
 
     return run_stage("storage", settings, [MATCHED], make_stage)

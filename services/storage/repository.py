@@ -26,74 +26,109 @@ def _addresses(group: list[Address]) -> str:
     return json.dumps([{"name": a.name, "address": a.address} for a in group], ensure_ascii=False)
 
 
+# One statement (data-modifying CTEs: the foreign keys are checked at its end, when the email row
+# exists), so a record costs one round trip; the rows of a group go in as arrays through unnest.
+# A sighting seen again keeps its first time, owner and team follow the mailbox's options; a link
+# already stored keeps its first reason. Whitespace is collapsed so psycopg caches the conversion.
+def _one_line(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+SAVE_SQL = _one_line("""
+WITH email AS (
+    INSERT INTO emails (email_id, message_id, subject, from_address, from_name, sent_at, size_bytes, sha256,
+        raw_ref, text_body, in_reply_to, reference_ids, thread_root, reply_to, sender, delivered_to, date_source,
+        internal_date, text_body_truncated, text_body_ref, html_body, html_body_truncated, html_body_ref,
+        auto_submitted, auto_submitted_reasons, bounce, task_token, fetch_outcome, defects, warnings,
+        first_seen_at)
+    VALUES (%(id)s, %(message_id)s, %(subject)s, %(from_address)s, %(from_name)s, %(sent_at)s, %(size_bytes)s,
+        %(sha256)s, %(raw_ref)s, %(text_body)s, %(in_reply_to)s, %(reference_ids)s, %(thread_root)s,
+        %(reply_to)s, %(sender)s, %(delivered_to)s, %(date_source)s, %(internal_date)s, %(text_body_truncated)s,
+        %(text_body_ref)s, %(html_body)s, %(html_body_truncated)s, %(html_body_ref)s, %(auto_submitted)s,
+        %(auto_submitted_reasons)s, %(bounce)s, %(task_token)s, %(fetch_outcome)s, %(defects)s, %(warnings)s,
+        %(seen_at)s)
+    ON CONFLICT (email_id) DO NOTHING
+    RETURNING 1
+), sighting AS (
+    INSERT INTO email_sightings (mailbox_id, folder, uidvalidity, uid, email_id, fetched_at, internal_date,
+                                 owner_user, team)
+    VALUES (%(mailbox_id)s, %(folder)s, %(uidvalidity)s, %(uid)s, %(id)s, %(seen_at)s, %(internal_date)s,
+            %(owner_user)s, %(team)s)
+    ON CONFLICT (mailbox_id, folder, uidvalidity, uid) DO UPDATE
+        SET fetched_at = LEAST(email_sightings.fetched_at, EXCLUDED.fetched_at),
+            owner_user = EXCLUDED.owner_user, team = EXCLUDED.team
+        WHERE (email_sightings.owner_user, email_sightings.team) IS DISTINCT FROM (EXCLUDED.owner_user, EXCLUDED.team)
+           OR email_sightings.fetched_at > EXCLUDED.fetched_at
+), participants AS (
+    INSERT INTO email_participants (email_id, role, address, name)
+    SELECT %(id)s, * FROM unnest(%(p_role)s::text[], %(p_address)s::text[], %(p_name)s::text[])
+    ON CONFLICT DO NOTHING
+), attachments AS (
+    INSERT INTO email_attachments (email_id, position, sha256, object_key, size_bytes, content_type, filename,
+                                   disposition, content_id, origin, depth)
+    SELECT %(id)s, * FROM unnest(%(a_position)s::int[], %(a_sha256)s::text[], %(a_key)s::text[],
+        %(a_size)s::bigint[], %(a_type)s::text[], %(a_name)s::text[], %(a_disposition)s::text[],
+        %(a_content_id)s::text[], %(a_origin)s::text[], %(a_depth)s::int[])
+    ON CONFLICT DO NOTHING
+), links AS (
+    INSERT INTO email_links (email_id, entity_type, entity_id, reason)
+    SELECT %(id)s, * FROM unnest(%(l_type)s::text[], %(l_id)s::text[], %(l_reason)s::text[])
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM email
+""")
+
+
+def save_params(matched: MatchedEmail, seen_at: datetime | None, options: MailboxOptions) -> dict[str, Any]:
+    e, s = matched.email, matched.email.sighting
+    first = e.from_[0] if e.from_ else None
+    groups = {"from": e.from_, "to": e.to, "cc": e.cc, "bcc": e.bcc, "sender": e.sender,
+              "reply_to": e.reply_to, "delivered_to": e.delivered_to}
+    people = [(role, a.address, a.name) for role in PARTICIPANT_ROLES for a in groups[role]]
+    atts = e.attachments
+    return {
+        "id": e.email_id, "message_id": e.message_id, "subject": e.subject,
+        "from_address": first.address if first else None, "from_name": first.name if first else None,
+        "sent_at": e.date, "size_bytes": e.size_bytes, "sha256": e.sha256, "raw_ref": e.raw_ref,
+        "text_body": e.text_body, "in_reply_to": e.in_reply_to, "reference_ids": list(e.references),
+        "thread_root": e.thread_root, "reply_to": _addresses(e.reply_to), "sender": _addresses(e.sender),
+        "delivered_to": _addresses(e.delivered_to), "date_source": e.date_source, "internal_date": e.internal_date,
+        "text_body_truncated": e.text_body_truncated, "text_body_ref": e.text_body_ref, "html_body": e.html_body,
+        "html_body_truncated": e.html_body_truncated, "html_body_ref": e.html_body_ref,
+        "auto_submitted": e.auto_submitted, "auto_submitted_reasons": list(e.auto_submitted_reasons),
+        "bounce": e.bounce.model_dump_json() if e.bounce else None,
+        "task_token": e.task_token.text if e.task_token else None, "fetch_outcome": e.fetch_outcome,
+        "defects": list(e.defects), "warnings": list(e.warnings), "seen_at": seen_at,
+        "mailbox_id": s.mailbox_id, "folder": s.folder, "uidvalidity": s.uidvalidity, "uid": s.uid,
+        "owner_user": options.owner_user, "team": options.team,
+        "p_role": [p[0] for p in people], "p_address": [p[1] for p in people], "p_name": [p[2] for p in people],
+        "a_position": list(range(len(atts))), "a_sha256": [a.sha256 for a in atts],
+        "a_key": [a.object_key for a in atts], "a_size": [a.size_bytes for a in atts],
+        "a_type": [a.content_type for a in atts], "a_name": [a.filename for a in atts],
+        "a_disposition": [a.disposition for a in atts], "a_content_id": [a.content_id for a in atts],
+        "a_origin": [a.origin for a in atts], "a_depth": [a.depth for a in atts],
+        "l_type": [lk.entity_type for lk in matched.links], "l_id": [lk.entity_id for lk in matched.links],
+        "l_reason": [lk.reason for lk in matched.links],
+    }
+
+
 def save_matched(conn: Any, matched: MatchedEmail, seen_at: datetime | None = None,
                  options: MailboxOptions | None = None) -> SaveResult:
     """Upsert the email, its sighting (with the mailbox owner and team from ``options``),
     participants, attachments, links and file copies in one transaction. ``seen_at`` is the
     ``mail.matched`` envelope's time (the same on every replay). Blocks on the database; raises
     psycopg errors (OperationalError is transient)."""
-    e = matched.email
-    first = e.from_[0] if e.from_ else None
-    opts = options or MailboxOptions()
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute(
-            """INSERT INTO emails (email_id, message_id, subject, from_address, from_name, sent_at, size_bytes,
-                   sha256, raw_ref, text_body, in_reply_to, reference_ids, thread_root, reply_to, sender,
-                   delivered_to, date_source, internal_date, text_body_truncated, text_body_ref, html_body,
-                   html_body_truncated, html_body_ref, auto_submitted, auto_submitted_reasons, bounce,
-                   task_token, fetch_outcome, defects, warnings, first_seen_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                       %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (email_id) DO NOTHING
-               RETURNING true""",
-            (e.email_id, e.message_id, e.subject, first.address if first else None, first.name if first else None,
-             e.date, e.size_bytes, e.sha256, e.raw_ref, e.text_body, e.in_reply_to, list(e.references),
-             e.thread_root, _addresses(e.reply_to), _addresses(e.sender), _addresses(e.delivered_to),
-             e.date_source, e.internal_date, e.text_body_truncated, e.text_body_ref, e.html_body,
-             e.html_body_truncated, e.html_body_ref, e.auto_submitted, list(e.auto_submitted_reasons),
-             e.bounce.model_dump_json() if e.bounce else None, e.task_token.text if e.task_token else None,
-             e.fetch_outcome, list(e.defects), list(e.warnings), seen_at),
-        )
-        new_email = cur.fetchone() is not None
-        s = e.sighting
-        # A sighting seen again keeps its first time; owner and team follow the mailbox's options.
-        cur.execute(
-            """INSERT INTO email_sightings (mailbox_id, folder, uidvalidity, uid, email_id, fetched_at,
-                                            internal_date, owner_user, team)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (mailbox_id, folder, uidvalidity, uid) DO UPDATE
-                   SET fetched_at = LEAST(email_sightings.fetched_at, EXCLUDED.fetched_at),
-                       owner_user = EXCLUDED.owner_user, team = EXCLUDED.team
-                   WHERE (email_sightings.owner_user, email_sightings.team)
-                             IS DISTINCT FROM (EXCLUDED.owner_user, EXCLUDED.team)
-                      OR email_sightings.fetched_at > EXCLUDED.fetched_at""",
-            (s.mailbox_id, s.folder, s.uidvalidity, s.uid, e.email_id, seen_at, e.internal_date,
-             opts.owner_user, opts.team),
-        )
-        groups = {"from": e.from_, "to": e.to, "cc": e.cc, "bcc": e.bcc, "sender": e.sender,
-                  "reply_to": e.reply_to, "delivered_to": e.delivered_to}
-        cur.executemany(
-            """INSERT INTO email_participants (email_id, role, address, name) VALUES (%s, %s, %s, %s)
-               ON CONFLICT DO NOTHING""",
-            [(e.email_id, role, a.address, a.name) for role in PARTICIPANT_ROLES for a in groups[role]],
-        )
-        cur.executemany(
-            """INSERT INTO email_attachments (email_id, position, sha256, object_key, size_bytes, content_type,
-                                              filename, disposition, content_id, origin, depth)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-            [(e.email_id, i, a.sha256, a.object_key, a.size_bytes, a.content_type, a.filename, a.disposition,
-              a.content_id, a.origin, a.depth) for i, a in enumerate(e.attachments)],
-        )
-        # Links merge: a link already stored keeps its first reason (order-independent for a replay).
-        cur.executemany(
-            """INSERT INTO email_links (email_id, entity_type, entity_id, reason) VALUES (%s, %s, %s, %s)
-               ON CONFLICT (email_id, entity_type, entity_id) DO NOTHING""",
-            [(e.email_id, link.entity_type, link.entity_id, link.reason) for link in matched.links],
-        )
-        copies = planned_copies(matched)
-        if copies:
-            copies = _claim_destinations(cur, e.email_id, copies)
-    return SaveResult(new_email, copies)
+    params = save_params(matched, seen_at, options or MailboxOptions())
+    copies = planned_copies(matched)
+    with conn.cursor() as cur:
+        if conn.autocommit and not copies:  # one statement is one transaction: one round trip
+            row = cur.execute(SAVE_SQL, params, prepare=True).fetchone()
+        else:
+            with conn.transaction():
+                row = cur.execute(SAVE_SQL, params, prepare=True).fetchone()
+                if copies:
+                    copies = _claim_destinations(cur, matched.email.email_id, copies)
+    return SaveResult(bool(row and row[0]), copies)
 
 
 def _claim_destinations(cur: Any, email_id: Any, copies: list[PlannedCopy]) -> list[PlannedCopy]:

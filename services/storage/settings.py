@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from ..common.settings import PostgresSettings, S3Settings, Section, ServiceSettings
 
 
 class StorageOptions(Section):
     ready_timeout_seconds: float = 30  # how long a record waits for mail.mailboxes to be loaded
+    retention_interval_seconds: float = Field(6 * 3600, ge=0)  # 0: no scheduled retention runs
 
 
 class StorageSettings(ServiceSettings):

@@ -90,13 +90,17 @@ def stage_for() -> Iterator[MakeStage]:
         stage.close()
 
 
-@pytest.fixture
-def s3() -> Iterator[tuple[Any, str]]:
+def s3_client() -> tuple[Any, str]:
     settings = S3Settings(endpoint_url=stack_env("MAILPIPE_S3__ENDPOINT_URL"),
                           access_key_id=stack_env("MAILPIPE_S3__ACCESS_KEY_ID"),
                           secret_access_key=stack_env("MAILPIPE_S3__SECRET_ACCESS_KEY"),
                           bucket=stack_env("MAILPIPE_S3__BUCKET"))
-    yield clients.make_s3(settings), settings.bucket
+    return clients.make_s3(settings), settings.bucket
+
+
+@pytest.fixture
+def s3() -> tuple[Any, str]:
+    return s3_client()
 
 
 def mailboxes(*configs: tuple[str, str | None, str | None]) -> Mailboxes:

@@ -1,0 +1,80 @@
+"""``mailpipe retention run [--dry-run]``: apply every mailbox's retention limits now (reference
+000), with the mailboxes read from ``mail.mailboxes``; prints what was (or would be) deleted."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ..common import clients
+from ..common.errors import ConfigError
+from ..common.settings import load
+from ..matcher.follower import Mailboxes, MailboxFollower
+from .reads import Viewer, list_emails
+from .retention import run_retention
+from .settings import StorageSettings
+
+
+def register(sub: Any) -> None:
+    """Add the ``retention`` subcommand to the ``mailpipe`` CLI."""
+    p = sub.add_parser("retention", help="delete mails and attachments past their mailbox's limits")
+    p.add_argument("action", choices=["run"])
+    p.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
+    p.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    p.set_defaults(handler=run)
+    e = sub.add_parser("emails", help="list stored emails by linked entity, mailbox and date")
+    e.add_argument("action", choices=["list"])
+    e.add_argument("--entity", default=None, help="TYPE:ID, e.g. company:42 (person, company, task, case, lead)")
+    e.add_argument("--mailbox", default=None)
+    e.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (UTC)")
+    e.add_argument("--as-user", default=None, help="apply this user's access level (reference 001)")
+    e.add_argument("--access", choices=["no", "own", "team", "all"], default="own", help="the user's level")
+    e.add_argument("--user-address", action="append", default=[], help="an address of the user (repeatable)")
+    e.add_argument("--user-team", action="append", default=[], help="a team of the user (repeatable)")
+    e.add_argument("--limit", type=int, default=100)
+    e.set_defaults(handler=list_command)
+
+
+def load_mailboxes(settings: StorageSettings, timeout_seconds: float) -> Mailboxes:
+    """Every mailbox on ``mail.mailboxes`` (the compacted topic read to its end)."""
+    mailboxes, stop = Mailboxes(), threading.Event()
+    follower = MailboxFollower(clients.make_consumer(settings.kafka, group_id=None), mailboxes)
+    follower.start(stop)
+    try:
+        if not follower.caught_up.wait(timeout_seconds):
+            raise ConfigError(f"mail.mailboxes not loaded within {timeout_seconds:.0f} s")
+    finally:
+        stop.set()
+    return mailboxes
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import print_json
+
+    settings = load(StorageSettings)
+    mailboxes = load_mailboxes(settings, settings.storage.ready_timeout_seconds)
+    policies = {m: c.options for m, c in mailboxes.configs.items()}
+    with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
+        report = run_retention(conn, clients.make_s3(settings.s3), settings.s3.bucket, policies,
+                               datetime.now(UTC), dry_run=args.dry_run, batch=args.batch)
+    return print_json({"dry_run": args.dry_run, "sightings": report.sightings, "emails": report.emails,
+                       "attachments": report.attachments, "objects": report.objects})
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from ..cli import print_json
+
+    entity = None
+    if args.entity:
+        etype, sep, eid = args.entity.partition(":")
+        if not sep or not eid:
+            raise ConfigError(f"--entity {args.entity!r}: expected TYPE:ID, e.g. company:42")
+        entity = (etype, eid)
+    viewer = (Viewer(args.as_user, args.access, tuple(args.user_address), tuple(args.user_team))
+              if args.as_user else None)
+    settings = load(StorageSettings)
+    with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
+        rows = list_emails(conn, viewer, entity, args.mailbox, args.date, args.limit)
+    return print_json(rows)

@@ -1,0 +1,49 @@
+"""Reads under the access levels of reference 001, against the real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+from mailpipe.common.messages import Address, Link, MailboxOptions, MatchedEmail
+from mailpipe.storage.reads import Viewer, list_emails
+from mailpipe.storage.repository import save_matched
+
+from tests.integration.test_storage_store import T0, parsed
+
+
+@pytest.mark.postgres
+def test_access_levels_own_team_all(pg_dsn: str) -> None:
+    boxes = {"alice-box": MailboxOptions(owner_user="alice", team="sales"),
+             "support": MailboxOptions(team="support"), "bob-box": MailboxOptions(owner_user="bob", team="sales")}
+    company = [Link(entity_type="company", entity_id="42", reason="host")]
+    emails = {
+        1: ("alice-box", company),  # alice owns the mailbox
+        2: ("support", company),    # support team's mailbox; carol is in Cc
+        3: ("bob-box", []),         # bob's mailbox, sales team
+        4: ("support", company),    # support, nobody's address
+    }
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for n, (box, links) in emails.items():
+            email = parsed(n, box, n)
+            if n == 2:
+                email = email.model_copy(update={"cc": [Address(address="carol@mailpipe.test")]})
+            save_matched(conn, MatchedEmail(email=email, links=links), T0, boxes[box])
+
+        def subjects(viewer: Viewer | None, **kw: object) -> list[int]:
+            return sorted(int(r["subject"].split()[1]) for r in list_emails(conn, viewer, **kw))  # type: ignore[arg-type]
+
+        assert subjects(None) == [1, 2, 3, 4]
+        assert subjects(Viewer("alice", "no")) == []
+        assert subjects(Viewer("alice", "own", ("alice@mailpipe.test",))) == [1]
+        assert subjects(Viewer("carol", "own", ("Carol@mailpipe.test",))) == [2]
+        assert subjects(Viewer("alice", "team", ("alice@mailpipe.test",), ("sales",))) == [1, 3]
+        assert subjects(Viewer("carol", "team", ("carol@mailpipe.test",), ("sales",))) == [1, 2, 3]
+        assert subjects(Viewer("dave", "all")) == [1, 2, 3, 4]
+        # the entity, mailbox and date filters, alone and with a viewer
+        assert subjects(None, entity=("company", "42")) == [1, 2, 4]
+        assert subjects(Viewer("carol", "own", ("carol@mailpipe.test",)), entity=("company", "42")) == [2]
+        assert subjects(None, mailbox="support") == [2, 4]
+        assert subjects(None, day=date(2026, 11, 1)) == [1, 2, 3, 4]
+        assert subjects(None, day=date(2026, 11, 2)) == []
