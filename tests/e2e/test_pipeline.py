@@ -40,7 +40,12 @@ def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[...,
                "MAILPIPE_FETCH__LEASE_SECONDS": "5", **extra}
         procs = pipeline(env, tmp_path / "logs", {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
         for p in procs.values():
-            p.env = {**p.env, "MAILPIPE_RUNTIME__GROUP_ID": f"e2e-{unique}-{p.service}"}
+            group = f"e2e-{unique}-{p.service}"
+            if p.service in CONSUMES:
+                # The shared topics hold every earlier run's records; this test's groups start at
+                # their current end, so each stage sees only this test's mail.
+                commit_at_end(group, CONSUMES[p.service])
+            p.env = {**p.env, "MAILPIPE_RUNTIME__GROUP_ID": group}
             p.start()
         started.append(procs)
         return procs
@@ -50,6 +55,25 @@ def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[...,
         stop_all(procs)
     for log in sorted((tmp_path / "logs").glob("*.log")):
         print(f"===== {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+
+
+CONSUMES = {"parser": "mail.raw", "matcher": "mail.parsed", "storage": "mail.matched"}
+
+
+def commit_at_end(group: str, topic: str) -> None:
+    """Commit ``group``'s offsets at the current end of every partition of ``topic``."""
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+    from mailpipe.common import clients
+    from mailpipe.common.settings import KafkaSettings
+
+    consumer = clients.make_consumer(KafkaSettings(bootstrap_servers=stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS")),
+                                     group)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        ends = consumer.end_offsets(parts)
+        consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in ends.items()})
+    finally:
+        consumer.close(autocommit=False)
 
 
 def stored(dsn: str, mailbox_id: str) -> int:

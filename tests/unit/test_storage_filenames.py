@@ -6,8 +6,7 @@ import random
 import re
 
 import pytest
-from mailpipe.common.messages import Action, Attachment, FileCopy, MatchedEmail, ParsedEmail, Sighting
-from mailpipe.storage.filenames import (
+from mailpipe.common.filenames import (
     MAX_STATES,
     LinearRegex,
     UnsupportedPattern,
@@ -16,6 +15,7 @@ from mailpipe.storage.filenames import (
     filter_kind,
     glob_matches,
 )
+from mailpipe.common.messages import Action, Attachment, FileCopy, MatchedEmail, ParsedEmail, Sighting
 from mailpipe.storage.files import destination_key, hashed_name, planned_copies, safe_folder, safe_segment
 
 

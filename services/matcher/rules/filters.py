@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from ...common import filenames as _filenames
 from ...common.messages import Condition, MailFilter, ParsedEmail
 
 
@@ -78,21 +79,7 @@ def first_matching_filter(email: ParsedEmail, filters: Iterable[MailFilter]) -> 
     return None
 
 
-def filename_matches(name: str, pattern: str) -> bool:
-    """``/regex/`` (searched, case-insensitive), a wildcard when ``*`` occurs, else the literal name."""
-    if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
-        try:
-            return re.search(pattern[1:-1], name, re.IGNORECASE) is not None
-        except re.error:
-            return False
-    if "*" in pattern:
-        return wildcard(pattern).fullmatch(name) is not None
-    return name.casefold() == pattern.casefold()
-
-
-def filename_passes(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
-    """Kept when it matches one include filter (an empty list includes all) and no exclude filter."""
-    inc = list(include)
-    if inc and not any(filename_matches(name, p) for p in inc):
-        return False
-    return not any(filename_matches(name, p) for p in exclude)
+# File-name filters (reference 000) live in common.filenames: storage applies the same ones, and
+# there they run in bounded time whatever regular expression a mailbox owner writes.
+filename_matches = _filenames.filename_matches
+filename_passes = _filenames.filename_passes

@@ -23,6 +23,7 @@ import re._parser as sre
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, cast
 
 MAX_STATES = 2000
 MAX_PATTERN_CHARS = 1000
@@ -45,16 +46,23 @@ _CATEGORIES: dict[object, CharTest] = {
 }
 
 
+def _equals(lit: str) -> CharTest:
+    return lambda c: c == lit
+
+
+def _in_range(lo: int, hi: int) -> CharTest:
+    return lambda c: lo <= ord(c) <= hi
+
+
 def _char_class(items: list[tuple[object, object]]) -> CharTest:
     negate = bool(items) and items[0][0] is C.NEGATE
     tests: list[CharTest] = []
     for op, av in items[1:] if negate else items:
         if op is C.LITERAL:
-            lit = chr(av)  # type: ignore[arg-type]
-            tests.append(lambda c, lit=lit: c == lit)
+            tests.append(_equals(chr(cast(int, av))))
         elif op is C.RANGE:
-            lo, hi = av  # type: ignore[misc]
-            tests.append(lambda c, lo=lo, hi=hi: lo <= ord(c) <= hi)
+            lo, hi = cast(tuple[int, int], av)
+            tests.append(_in_range(lo, hi))
         elif op is C.CATEGORY:
             tests.append(_CATEGORIES[av])
         else:
@@ -102,7 +110,7 @@ class _Compiler:
         elif op is C.BRANCH:
             self.branch(av[1])  # type: ignore[index]
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT):  # greedy or lazy: the same set of matches
-            lo, hi, body = av  # type: ignore[misc]
+            lo, hi, body = cast(tuple[int, int, Any], av)
             self.repeat(lo, hi, body)
         else:
             raise UnsupportedPattern(f"{op} has no linear-time form")
