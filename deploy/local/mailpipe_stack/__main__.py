@@ -103,7 +103,8 @@ def main(argv: list[str]) -> int:
         elif cmd == "clean":
             clean(lay)
         else:
-            print(f"usage: python -m mailpipe_stack up|down|status|logs|clean|stop-services (got {cmd!r})", file=sys.stderr)
+            print(f"usage: python -m mailpipe_stack up|down|status|logs|clean|stop-services (got {cmd!r})",
+                  file=sys.stderr)
             return 2
     except subprocess.CalledProcessError as exc:
         out = (exc.stderr or b"") if isinstance(exc.stderr, bytes) else (exc.stderr or "").encode()
