@@ -59,6 +59,17 @@ def stack_env(name: str) -> str:
     return value
 
 
+def stack_s3() -> tuple[object, str]:
+    """An S3 client for the stack's store (made by the one factory) and its bucket."""
+    from mailpipe.common.settings import S3Settings
+
+    settings = S3Settings(endpoint_url=stack_env("MAILPIPE_S3__ENDPOINT_URL"),
+                          access_key_id=stack_env("MAILPIPE_S3__ACCESS_KEY_ID"),
+                          secret_access_key=stack_env("MAILPIPE_S3__SECRET_ACCESS_KEY"),  # type: ignore[arg-type]
+                          bucket=stack_env("MAILPIPE_S3__BUCKET"))
+    return clients.make_s3(settings), settings.bucket
+
+
 @pytest.fixture
 def unique() -> str:
     """A short unique token for topic, group, mailbox and database names."""

@@ -17,7 +17,7 @@ from mailpipe.common.health import Health
 from mailpipe.common.messages import Sighting
 from mailpipe.common.runtime.kafka_ports import KafkaProducerPort
 from mailpipe.common.runtime.ports import Record
-from mailpipe.common.settings import KafkaSettings, PostgresSettings, S3Settings
+from mailpipe.common.settings import KafkaSettings, PostgresSettings
 from mailpipe.devtools import mailboxes
 from mailpipe.fetcher import leases
 from mailpipe.fetcher.accounts.model import Account
@@ -27,7 +27,7 @@ from mailpipe.fetcher.settings import FetchSettings
 from mailpipe.fetcher.worker import Replica
 from pydantic import SecretStr
 
-from tests.conftest import stack_env
+from tests.conftest import stack_env, stack_s3
 from tests.support.harness import KafkaHarness
 
 
@@ -85,11 +85,8 @@ def world(pg_dsn: str, unique: str) -> Iterator[FetchWorld]:
     box = SecretBox(SecretsSettings(keys=SecretStr(stack_env("MAILPIPE_SECRETS__KEYS"))))
     producer = KafkaProducerPort(clients.make_producer(KafkaSettings(bootstrap_servers=stack_env(
         "MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))))
-    s3 = clients.make_s3(S3Settings(endpoint_url=stack_env("MAILPIPE_S3__ENDPOINT_URL"),
-                                    access_key_id=stack_env("MAILPIPE_S3__ACCESS_KEY_ID"),
-                                    secret_access_key=SecretStr(stack_env("MAILPIPE_S3__SECRET_ACCESS_KEY")),
-                                    bucket=stack_env("MAILPIPE_S3__BUCKET")))
-    publisher = Publisher(producer, s3, stack_env("MAILPIPE_S3__BUCKET"), settings.claim_check_bytes, topic=topic)
+    s3, bucket = stack_s3()
+    publisher = Publisher(producer, s3, bucket, settings.claim_check_bytes, topic=topic)
     conn = clients.connect_postgres(PostgresSettings(dsn=SecretStr(pg_dsn)), autocommit=True)
     box.verify(conn)
     replica = Replica(settings, lambda: clients.connect_postgres(PostgresSettings(dsn=SecretStr(pg_dsn)),

@@ -7,28 +7,22 @@ import base64
 import hashlib
 import json
 import time
-from typing import Any
 
 import pytest
 from mailpipe.common import clients
 from mailpipe.common.objects import put_at
 from mailpipe.common.runtime.loop import StageRunner
 from mailpipe.common.runtime.ports import Output, Record
-from mailpipe.common.settings import KafkaSettings, RuntimeSettings, S3Settings
+from mailpipe.common.settings import KafkaSettings, RuntimeSettings
 from mailpipe.parser.stage import ParseStage
 
-from tests.conftest import stack_env
+from tests.conftest import stack_env, stack_s3
 from tests.support.harness import KafkaHarness
 
 FAST = RuntimeSettings(retry_attempts=3, retry_backoff_seconds=0.01, dlq_min_records=5, poll_timeout_seconds=0.5)
 
 
-def _s3() -> tuple[Any, str]:
-    settings = S3Settings(endpoint_url=stack_env("MAILPIPE_S3__ENDPOINT_URL"),
-                          access_key_id=stack_env("MAILPIPE_S3__ACCESS_KEY_ID"),
-                          secret_access_key=stack_env("MAILPIPE_S3__SECRET_ACCESS_KEY"),
-                          bucket=stack_env("MAILPIPE_S3__BUCKET"))
-    return clients.make_s3(settings), settings.bucket
+_s3 = stack_s3
 
 
 def _message(mid: str, data: bytes) -> bytes:

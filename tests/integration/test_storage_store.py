@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from mailpipe.common import clients
 from mailpipe.common.messages import (
     Action,
     Address,
@@ -28,11 +27,10 @@ from mailpipe.common.messages import (
 )
 from mailpipe.common.objects import get_content, put_content
 from mailpipe.common.runtime.ports import Record
-from mailpipe.common.settings import S3Settings
 from mailpipe.matcher.follower import Mailboxes
 from mailpipe.storage.stage import StoreStage
 
-from tests.conftest import stack_env
+from tests.conftest import stack_s3
 
 STORAGE_TABLES = ["emails", "email_sightings", "email_participants", "email_links", "email_attachments",
                   "file_copies"]
@@ -90,12 +88,7 @@ def stage_for() -> Iterator[MakeStage]:
         stage.close()
 
 
-def s3_client() -> tuple[Any, str]:
-    settings = S3Settings(endpoint_url=stack_env("MAILPIPE_S3__ENDPOINT_URL"),
-                          access_key_id=stack_env("MAILPIPE_S3__ACCESS_KEY_ID"),
-                          secret_access_key=stack_env("MAILPIPE_S3__SECRET_ACCESS_KEY"),
-                          bucket=stack_env("MAILPIPE_S3__BUCKET"))
-    return clients.make_s3(settings), settings.bucket
+s3_client = stack_s3
 
 
 @pytest.fixture
