@@ -60,7 +60,12 @@ class Budget:
 
 
 def check_raw(raw: bytes, limits: ParseLimits) -> None:
-    """The check before any parsing: total size. (Parts and depth are counted on the tree; the
-    stdlib parser's own recursion limit bounds the depth it builds.)"""
+    """The checks before any parsing: total size, and the size of the message's header block
+    (a megabyte of headers is an attack on the header parsers, not mail). Parts and depth are
+    counted on the tree; the stdlib parser's own recursion limit bounds the depth it builds."""
     if len(raw) > limits.max_message_bytes:
         raise PoisonMessage(TOO_LARGE, f"{len(raw)} bytes, the limit is {limits.max_message_bytes}")
+    if len(raw) > limits.max_header_bytes:
+        window = raw[: limits.max_header_bytes + 4]
+        if b"\n\n" not in window and b"\n\r\n" not in window:
+            raise PoisonMessage(HEADERS_TOO_LARGE, f"the header block is over {limits.max_header_bytes} bytes")

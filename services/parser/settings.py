@@ -16,6 +16,7 @@ class ParseSettings(Section):
     max_depth: int = Field(D.max_depth, gt=0, description="MIME nesting depth")
     max_decoded_bytes: int = Field(D.max_decoded_bytes, gt=0, description="decoded bytes of all parts together")
     max_seconds: float = Field(D.max_seconds, gt=0, description="time to parse one message")
+    max_header_bytes: int = Field(D.max_header_bytes, gt=0, description="the message's header block")
     max_tnef_objects: int = Field(D.max_tnef_objects, gt=0, description="objects in one winmail.dat")
     body_cap_chars: int = Field(BODY_CAP_CHARS, gt=0, description="text/HTML kept in the record; the rest in S3")
 
@@ -23,7 +24,8 @@ class ParseSettings(Section):
         """The limits as the pure parser takes them."""
         return ParseLimits(max_message_bytes=self.max_message_bytes, max_parts=self.max_parts,
                            max_depth=self.max_depth, max_decoded_bytes=self.max_decoded_bytes,
-                           max_seconds=self.max_seconds, max_tnef_objects=self.max_tnef_objects)
+                           max_seconds=self.max_seconds, max_header_bytes=self.max_header_bytes,
+                           max_tnef_objects=self.max_tnef_objects)
 
 
 class ParserSettings(ServiceSettings):

@@ -52,6 +52,8 @@ def _attachment(*datas: bytes) -> bytes:
     (_attachment(b"\x00" * 30_000), ParseLimits(max_decoded_bytes=10_000), "decoded_too_large"),
     (_attachment(b"\x00" * 30_000), ParseLimits(max_message_bytes=10_000), "too_large"),
     (_many_parts(5), ParseLimits(max_seconds=0.0), "too_slow"),
+    (b"".join(b"Received: from relay%d.example\r\n" % i for i in range(5000)) + b"\r\nbody\r\n",
+     ParseLimits(max_header_bytes=64 * 1024), "headers_too_large"),
 ])
 def test_past_a_limit_the_message_is_poison_with_the_reason(raw: bytes, limits: ParseLimits, reason: str) -> None:
     with pytest.raises(PoisonMessage) as info:
@@ -63,6 +65,9 @@ def test_within_the_limits_the_same_messages_parse() -> None:
     assert len(parse_email(_many_parts(30), SIGHTING, sha256="0").text_body.split()) == 30
     assert parse_email(_nested(8), SIGHTING, sha256="0").text_body == "text"
     assert parse_email(_attachment(b"\x00" * 30_000), SIGHTING, sha256="0").attachments[0].size_bytes == 30_000
+    # a small header block over a large body is fine, whatever the body holds
+    big_body = b"From: a@b.example\r\nSubject: s\r\n\r\n" + b"x" * 200_000
+    assert parse_email(big_body, SIGHTING, sha256="0", limits=ParseLimits(max_header_bytes=1024)).subject == "s"
 
 
 def _record(raw: bytes, **extra: str) -> Record:
