@@ -43,6 +43,18 @@ def up(lay: Layout) -> None:
     log(f"stack {verb} ({time.monotonic() - started:.1f}s); settings in {lay.env_file}")
 
 
+def restart(lay: Layout, name: str) -> None:
+    """Stop and start one component on its same port (tests use it to cut a dependency away)."""
+    found = [c for c in components(lay) if c.name == name]
+    if not found:
+        raise RuntimeError(f"no component {name!r}")
+    c = found[0]
+    log(f"restarting {name}")
+    c.stop()
+    c.start()
+    c.wait_ready()
+
+
 def stop_services(lay: Layout) -> None:
     """Stop mailpipe services the demo left running (their pids are in state/services)."""
     for pid_file in sorted((lay.state / "services").glob("*.pid")):
@@ -100,10 +112,12 @@ def main(argv: list[str]) -> int:
             logs(lay)
         elif cmd == "stop-services":
             stop_services(lay)
+        elif cmd == "restart" and len(argv) == 2:
+            restart(lay, argv[1])
         elif cmd == "clean":
             clean(lay)
         else:
-            print(f"usage: python -m mailpipe_stack up|down|status|logs|clean|stop-services (got {cmd!r})",
+            print(f"usage: python -m mailpipe_stack up|down|status|logs|clean|stop-services|restart NAME (got {cmd!r})",
                   file=sys.stderr)
             return 2
     except subprocess.CalledProcessError as exc:
