@@ -29,13 +29,6 @@ def load_cursor(conn: Any, mailbox_id: str, folder: str) -> Cursor | None:
     return Cursor(int(row[0]), int(row[1]), row[2]) if row else None
 
 
-def find_cursor_by_uidvalidity(conn: Any, mailbox_id: str, uidvalidity: int) -> str | None:
-    """The folder name whose cursor has ``uidvalidity`` (how a renamed folder is recognised)."""
-    row = conn.execute("SELECT folder FROM fetch_cursors WHERE mailbox_id = %s AND uidvalidity = %s",
-                       (mailbox_id, uidvalidity)).fetchone()
-    return str(row[0]) if row else None
-
-
 def rename_folder(conn: Any, lease: Lease, old: str, new: str) -> None:
     """Carry a folder's cursor over to its new name."""
     with conn.transaction():

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ..common import metrics
-from .connect import translate
-from .errors import MailboxUnavailable
 from .sources.imap import ImapMailSource
 
 CHECK_SECONDS = 0.5  # how long one idle_check waits: bounds the reaction to stop and lost leases
@@ -40,14 +38,14 @@ def idle_loop(src: ImapMailSource, folder: str, reissue_seconds: float, poll_int
             continue
         src.examine(folder)  # the folder IDLE watches must be the selected one
         started = time.monotonic()
-        _call(src, client.idle)
+        src.call(client.idle)
         news = False
         try:
             while (keep_going() and not news and time.monotonic() - started < reissue_seconds
                    and time.monotonic() < next_poll):
-                news = _announces_mail(_call(src, client.idle_check, CHECK_SECONDS))
+                news = _announces_mail(src.call(client.idle_check, CHECK_SECONDS))
         finally:
-            _, responses = _call(src, client.idle_done)
+            _, responses = src.call(client.idle_done)
         if news or _announces_mail(responses):
             metrics.IDLE_WAKEUPS.inc()
 
@@ -55,11 +53,3 @@ def idle_loop(src: ImapMailSource, folder: str, reissue_seconds: float, poll_int
 def _announces_mail(responses: list[Any]) -> bool:
     return any(isinstance(r, tuple) and len(r) > 1 and r[1] in NEWS for r in responses)
 
-
-def _call(src: ImapMailSource, fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except MailboxUnavailable:
-        raise
-    except Exception as exc:
-        raise translate(exc, src.account) from exc

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .model import Account, AccountSecrets
+from .model import Account
 from .secrets import SecretBox
 
 
@@ -74,10 +74,6 @@ def remove(conn: Any, mailbox_id: str) -> bool:
         for table in ("fetch_cursors", "fetch_ledger", "pop3_uidls"):
             conn.execute(f"DELETE FROM {table} WHERE mailbox_id = %s", (mailbox_id,))
         return bool(conn.execute("DELETE FROM mailbox_accounts WHERE mailbox_id = %s", (mailbox_id,)).rowcount)
-
-
-def secrets_of(box: SecretBox, stored: StoredAccount) -> AccountSecrets:
-    return box.open(stored.sealed_secrets)
 
 
 def update_secrets(conn: Any, mailbox_id: str, sealed_secrets: bytes) -> None:

@@ -72,7 +72,7 @@ class ImapMailSource:
 
     def folders(self) -> list[ServerFolder]:
         """Every folder with its flags (special-use flags included where the server has them)."""
-        rows = self._call(self.client.list_folders)
+        rows = self.call(self.client.list_folders)
         delimiter = (rows[0][1] or b"/").decode() if rows else "/"
         return [ServerFolder(name=name, flags=tuple(flags), delimiter=delimiter) for flags, _, name in rows]
 
@@ -94,55 +94,57 @@ class ImapMailSource:
 
     def uidvalidity_of(self, folder: str) -> int | None:
         """UIDVALIDITY by STATUS, without selecting (None when the server does not say)."""
-        status = self._call(self.client.folder_status, folder, [b"UIDVALIDITY"])
+        status = self.call(self.client.folder_status, folder, [b"UIDVALIDITY"])
         value = status.get(b"UIDVALIDITY")
         return int(value) if value is not None else None
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above ``last_uid``, ascending. ``N:*`` returns the highest UID even when it is
         below N, so the answer is filtered."""
-        return sorted(u for u in self._call(self.client.search, ["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        return sorted(u for u in self.call(self.client.search, ["UID", f"{last_uid + 1}:*"]) if u > last_uid)
 
     def uids_since(self, day: date) -> list[int]:
         """UIDs whose internal date is on or after ``day``, ascending."""
-        return sorted(self._call(self.client.search, ["SINCE", day]))
+        return sorted(self.call(self.client.search, ["SINCE", day]))
 
     def uids_on(self, day: date) -> list[int]:
-        return sorted(self._call(self.client.search, ["ON", day]))
+        return sorted(self.call(self.client.search, ["ON", day]))
 
     def uids_before(self, day: date) -> list[int]:
-        return sorted(self._call(self.client.search, ["BEFORE", day]))
+        return sorted(self.call(self.client.search, ["BEFORE", day]))
 
     def infos(self, uids: list[int]) -> list[MessageInfo]:
         """Sizes and internal dates (cheap: no bodies), ascending by UID. UIDs expunged meanwhile
         are simply absent."""
-        items = self._call(self.client.fetch, uids, ["RFC822.SIZE", "INTERNALDATE"])
+        items = self.call(self.client.fetch, uids, ["RFC822.SIZE", "INTERNALDATE"])
         return [MessageInfo(uid, int(items[uid].get(b"RFC822.SIZE", 0)), items[uid].get(b"INTERNALDATE"))
                 for uid in sorted(items)]
 
     def bodies(self, uids: list[int]) -> dict[int, bytes]:
         """Whole messages, in one FETCH."""
-        items = self._call(self.client.fetch, uids, ["BODY.PEEK[]"])
+        items = self.call(self.client.fetch, uids, ["BODY.PEEK[]"])
         return {uid: data.get(b"BODY[]") or b"" for uid, data in items.items()}
 
     def headers(self, uids: list[int]) -> dict[int, bytes]:
         """Header blocks only (for messages over the size limit, and for overviews)."""
-        items = self._call(self.client.fetch, uids, ["BODY.PEEK[HEADER]"])
+        items = self.call(self.client.fetch, uids, ["BODY.PEEK[HEADER]"])
         return {uid: data.get(b"BODY[HEADER]") or b"" for uid, data in items.items()}
 
     def delete(self, folder: str, uids: list[int]) -> int:
         """Flag ``uids`` deleted and expunge them (UID EXPUNGE where the server has UIDPLUS, so
         nothing else flagged is removed). The only method that writes to the server."""
-        self._call(self.client.select_folder, folder, readonly=False)
-        self._call(self.client.delete_messages, uids)
+        self.call(self.client.select_folder, folder, readonly=False)
+        self.call(self.client.delete_messages, uids)
         if self.client.has_capability("UIDPLUS"):
-            self._call(self.client.uid_expunge, uids)
+            self.call(self.client.uid_expunge, uids)
         else:
-            self._call(self.client.expunge)
-        self._call(self.client.unselect_folder)
+            self.call(self.client.expunge)
+        self.call(self.client.unselect_folder)
         return len(uids)
 
-    def _call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """``fn(*args, **kw)`` on this connection's client, library and socket errors translated
+        into MailboxUnavailable."""
         try:
             return fn(*args, **kw)
         except MailboxUnavailable:
