@@ -84,10 +84,11 @@ class KafkaHarness:
         finally:
             c.close(autocommit=False)
 
-    def read_all(self, topic: str) -> list[Record]:
+    def read_all(self, topic: str, **consumer_config: Any) -> list[Record]:
+        """Every record of ``topic`` (``consumer_config``: e.g. isolation_level="read_committed")."""
         from kafka.structs import TopicPartition
 
-        c = clients.make_consumer(self.settings, None)
+        c = clients.make_consumer(self.settings, None, **consumer_config)
         try:
             parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
             c.assign(parts)
