@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import _common  # bench/ is on sys.path when this file runs as a script
+from fetch_support.cpu import cpu_seconds
 from mailpipe.common import clients, db
 from mailpipe.common.health import Health
 from mailpipe.common.objects import object_key
@@ -100,6 +101,7 @@ class Result:
     bytes: int
     note: str = ""
     phases: dict[str, float] = field(default_factory=dict)  # fetcher only: seconds per phase
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group during the run
 
     @property
     def rate(self) -> float:
@@ -312,7 +314,7 @@ def run_fetcher(stack: Stack, server: Server, user: str, profile: bool = False,
         with stack.connect() as conn:
             lease = leases.claim_one(conn, settings.replica_id, mailbox_id, settings.lease_seconds)
             assert lease is not None
-            with phase_timers() as phases:
+            with phase_timers() as phases, cpu_seconds() as cpu:
                 started = time.perf_counter()
                 if profiler:
                     profiler.enable()
@@ -340,7 +342,7 @@ def run_fetcher(stack: Stack, server: Server, user: str, profile: bool = False,
         stats.sort_stats("tottime").print_stats(15)
         print(out.getvalue(), flush=True)
     return Result(label, seconds, int(published), int(nbytes), f"{claimed} claim-checked to S3",
-                  dict(phases))
+                  dict(phases), dict(cpu))
 
 
 def _delete_objects(stack: Stack, keys: list[str]) -> None:
@@ -389,14 +391,15 @@ def run_mbsync(server: Server, user: str) -> Result:
                                                password=env("MAILPIPE_STACK_MAIL_PASSWORD"), root=f"{tmp}/mail"))
         config.chmod(0o600)
         (Path(tmp) / "mail").mkdir()  # mbsync creates the folder, not the store's root
-        started = time.perf_counter()
-        done = subprocess.run(["mbsync", "-q", "-c", str(config), "bench"], capture_output=True, text=True)
-        seconds = time.perf_counter() - started
+        with cpu_seconds() as cpu:
+            started = time.perf_counter()
+            done = subprocess.run(["mbsync", "-q", "-c", str(config), "bench"], capture_output=True, text=True)
+            seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(f"mbsync failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
         files = [p for sub in ("cur", "new") for p in (Path(tmp) / "mail" / "INBOX" / sub).iterdir()]
         nbytes = sum(p.stat().st_size for p in files)  # as mbsync stored them (CRLF kept)
-    return Result("mbsync", seconds, len(files), nbytes)
+    return Result("mbsync", seconds, len(files), nbytes, cpu=dict(cpu))
 
 
 def run_one_by_one(server: Server, user: str, time_box: float | None) -> Result:
@@ -677,8 +680,13 @@ def report(title: str, results: dict[str, list[Result]]) -> dict[str, float]:
         notes = "; ".join(sorted({r.note for r in rs if r.note}))
         print(f"  {name:<20} {rates[name]:9.1f} {mbps:8.1f}   {' '.join(f'{r.rate:.0f}' for r in rs)}"
               f"{'  (' + notes + ')' if notes else ''}")
-    for rs in results.values():
+    for name, rs in results.items():
         middle = sorted(rs, key=lambda r: r.rate)[len(rs) // 2]
+        if middle.cpu:
+            spent = ", ".join(f"{group} {sec:.1f}" for group, sec in sorted(middle.cpu.items(), key=lambda kv: -kv[1])
+                              if sec >= 0.05)
+            print(f"  CPU seconds in {name}'s median run ({middle.seconds:.1f} s wall, "
+                  f"{sum(middle.cpu.values()):.1f} CPU-s): {spent}")
         if middle.phases:
             print(f"  busy time per phase in the fetcher's median run ({middle.seconds:.1f} s wall; phases overlap "
                   "across the read-ahead, upload and publishing threads):")
@@ -701,6 +709,9 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=200, help="IDLE deliveries (0 skips)")
     parser.add_argument("--skip-delay", action="store_true", help="loopback only")
     parser.add_argument("--profile", action="store_true", help="profile one extra fetcher run on loopback")
+    parser.add_argument("--claim-check-bytes", type=int, default=None,
+                        help="the fetcher's claim-check threshold for this run (default: the product's default, "
+                             "MAILPIPE_FETCH__CLAIM_CHECK_BYTES); shows what the S3 path costs")
     args = parser.parse_args()
     begun = time.perf_counter()
 
@@ -718,7 +729,7 @@ def main() -> int:
     with bench_stack() as stack:
         print(f"\nloopback ({loopback.host}:{loopback.port}), {args.runs} rounds", flush=True)
         local = report("loopback, median of rounds:", round_robin(args.runs, [
-            ("mailpipe fetcher", lambda: run_fetcher(stack, loopback, user)),
+            ("mailpipe fetcher", lambda: run_fetcher(stack, loopback, user, claim_check_bytes=args.claim_check_bytes)),
             ("mbsync", lambda: run_mbsync(loopback, user)),
             ("imaplib one-by-one", lambda: run_one_by_one(loopback, user, None)),
         ]))
