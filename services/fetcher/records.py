@@ -46,9 +46,19 @@ class LedgerEntry:
     reason: str | None = None
 
 
+def _header_block(raw: bytes) -> bytes:
+    """Everything before the first blank line (CRLF or bare LF). Slices only the head: splitting
+    would copy the whole body, and bodies are most of the 2 GB a big mailbox's backfill moves."""
+    for blank in (b"\r\n\r\n", b"\n\n"):
+        end = raw.find(blank)
+        if end >= 0:
+            raw = raw[:end]
+    return raw
+
+
 def message_id_of(raw: bytes) -> str | None:
     """The normalised Message-ID from the header block of ``raw`` (None when absent)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    head = _header_block(raw)
     found = _MESSAGE_ID.search(head)
     if not found:
         return None

@@ -102,6 +102,18 @@ def test_greetings_and_error_translation() -> None:
     assert translate(ConnectionResetError(), a).metric_kind == "connection"
 
 
+def test_message_id_is_read_from_the_header_block_only() -> None:
+    """A Message-ID line in the body (a quoted or forwarded message) is not the message's own,
+    whichever line ending the header block uses."""
+    for eol in (b"\r\n", b"\n"):
+        raw = eol.join([b"Subject: fwd", b"", b"Message-ID: <quoted@example.com>", b""])
+        assert message_id_of(raw) is None
+        raw = eol.join([b"Message-ID: <own@example.com>", b"", b"Message-ID: <quoted@example.com>"])
+        assert message_id_of(raw) == "own@example.com"
+    # a bare-LF blank line inside a CRLF header block still ends it, as before
+    assert message_id_of(b"Subject: x\n\nMessage-ID: <late@example.com>\r\n\r\n") is None
+
+
 def test_raw_record_and_ledger_entry() -> None:
     s = Sighting(mailbox_id="box", folder="INBOX", uidvalidity=9, uid=4)
     raw = b"Subject: x\r\nMessage-ID:\r\n <Abc@Example.COM>\r\n\r\nbody"
