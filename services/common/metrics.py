@@ -71,9 +71,16 @@ STORAGE_DUPLICATES_MERGED = Counter("mailpipe_storage_duplicates_merged",
                                     "Records whose email was already stored (another mailbox, a replay): "
                                     "only the sighting, links and copies were merged")
 STORAGE_FILES_COPIED = Counter("mailpipe_storage_files_copied", "Attachments copied to a task or company folder")
+STORAGE_FILES_SKIPPED = Counter("mailpipe_storage_files_skipped",
+                                "Attachments not copied, by the rule that kept each out (closed set: "
+                                "mailpipe.storage.files.SKIP_REASONS)", ["reason"])
 STORAGE_TRANSACTION_SECONDS = Histogram("mailpipe_storage_transaction_duration_seconds",
-                                        "Time of one email's write transaction",
-                                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+                                        "Time of one write transaction (a batch of emails, committed before "
+                                        "the batch's offsets)",
+                                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5))
+STORAGE_TRANSACTION_RECORDS = Histogram("mailpipe_storage_transaction_records",
+                                        "Records written by one write transaction",
+                                        buckets=(1, 5, 10, 25, 50, 100, 200, 500, 1000))
 STORAGE_RETENTION_DELETIONS = Counter("mailpipe_storage_retention_deletions",
                                       "Rows and objects deleted by retention, by kind "
                                       "(sighting, email, attachment, object)", ["kind"])

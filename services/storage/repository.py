@@ -1,10 +1,17 @@
 """SQL for the email store. Every statement is an upsert keyed by deterministic ids, and every
-value comes from the record (no ``now()``), so a replay from offset zero leaves the same rows."""
+value comes from the record (no ``now()``), so a replay from offset zero leaves the same rows.
+
+A batch of records is written set-based: each table's rows for the whole batch go in as one JSON
+array (``jsonb_populate_recordset``) in one statement, so a batch costs one round trip and the
+database inserts rows instead of parsing and planning a statement per email. Rows that repeat a
+key inside the batch are merged in Python first, with the same outcome as writing the records one
+by one in order (see ``BatchRows``)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,122 +20,172 @@ from .files import PlannedCopy, planned_copies
 
 PARTICIPANT_ROLES = ("from", "to", "cc", "bcc", "sender", "reply_to", "delivered_to")
 
-
-@dataclass(frozen=True)
-class SaveResult:
-    """What one save did: whether the email row is new, and the copies to make in S3."""
-
-    new_email: bool
-    copies: list[PlannedCopy]
-
-
-def _addresses(group: list[Address]) -> str:
-    return json.dumps([{"name": a.name, "address": a.address} for a in group], ensure_ascii=False)
-
-
-# One statement (data-modifying CTEs: the foreign keys are checked at its end, when the email row
-# exists), so a record costs one round trip; the rows of a group go in as arrays through unnest.
-# A sighting seen again keeps its first time, owner and team follow the mailbox's options; a link
-# already stored keeps its first reason. Whitespace is collapsed so psycopg caches the conversion.
-def _one_line(sql: str) -> str:
-    return " ".join(sql.split())
+EMAIL_COLUMNS = (
+    "email_id", "message_id", "subject", "from_address", "from_name", "sent_at", "size_bytes", "sha256", "raw_ref",
+    "text_body", "in_reply_to", "reference_ids", "thread_root", "reply_to", "sender", "delivered_to", "date_source",
+    "internal_date", "text_body_truncated", "text_body_ref", "html_body", "html_body_truncated", "html_body_ref",
+    "auto_submitted", "auto_submitted_reasons", "bounce", "task_token", "fetch_outcome", "defects", "warnings",
+    "first_seen_at")
+SIGHTING_COLUMNS = ("mailbox_id", "folder", "uidvalidity", "uid", "email_id", "fetched_at", "internal_date",
+                    "owner_user", "team")
+PARTICIPANT_COLUMNS = ("email_id", "role", "address", "name")
+ATTACHMENT_COLUMNS = ("email_id", "position", "sha256", "object_key", "size_bytes", "content_type", "filename",
+                      "disposition", "content_id", "origin", "depth")
+LINK_COLUMNS = ("email_id", "entity_type", "entity_id", "reason")
 
 
-SAVE_SQL = _one_line("""
+def _insert(table: str, columns: Sequence[str], param: str) -> str:
+    cols = ", ".join(columns)
+    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{table}, %({param})s)"
+
+
+# Data-modifying CTEs: the foreign keys are checked at the statement's end, when the email rows
+# exist. A sighting seen again keeps its first time and takes the latest owner and team; a link
+# already stored keeps its first reason.
+BATCH_SQL = " ".join(f"""
 WITH email AS (
-    INSERT INTO emails (email_id, message_id, subject, from_address, from_name, sent_at, size_bytes, sha256,
-        raw_ref, text_body, in_reply_to, reference_ids, thread_root, reply_to, sender, delivered_to, date_source,
-        internal_date, text_body_truncated, text_body_ref, html_body, html_body_truncated, html_body_ref,
-        auto_submitted, auto_submitted_reasons, bounce, task_token, fetch_outcome, defects, warnings,
-        first_seen_at)
-    VALUES (%(id)s, %(message_id)s, %(subject)s, %(from_address)s, %(from_name)s, %(sent_at)s, %(size_bytes)s,
-        %(sha256)s, %(raw_ref)s, %(text_body)s, %(in_reply_to)s, %(reference_ids)s, %(thread_root)s,
-        %(reply_to)s, %(sender)s, %(delivered_to)s, %(date_source)s, %(internal_date)s, %(text_body_truncated)s,
-        %(text_body_ref)s, %(html_body)s, %(html_body_truncated)s, %(html_body_ref)s, %(auto_submitted)s,
-        %(auto_submitted_reasons)s, %(bounce)s, %(task_token)s, %(fetch_outcome)s, %(defects)s, %(warnings)s,
-        %(seen_at)s)
-    ON CONFLICT (email_id) DO NOTHING
-    RETURNING 1
+    {_insert("emails", EMAIL_COLUMNS, "emails")} ON CONFLICT (email_id) DO NOTHING RETURNING email_id
 ), sighting AS (
-    INSERT INTO email_sightings (mailbox_id, folder, uidvalidity, uid, email_id, fetched_at, internal_date,
-                                 owner_user, team)
-    VALUES (%(mailbox_id)s, %(folder)s, %(uidvalidity)s, %(uid)s, %(id)s, %(seen_at)s, %(internal_date)s,
-            %(owner_user)s, %(team)s)
+    {_insert("email_sightings", SIGHTING_COLUMNS, "sightings")}
     ON CONFLICT (mailbox_id, folder, uidvalidity, uid) DO UPDATE
         SET fetched_at = LEAST(email_sightings.fetched_at, EXCLUDED.fetched_at),
             owner_user = EXCLUDED.owner_user, team = EXCLUDED.team
         WHERE (email_sightings.owner_user, email_sightings.team) IS DISTINCT FROM (EXCLUDED.owner_user, EXCLUDED.team)
            OR email_sightings.fetched_at > EXCLUDED.fetched_at
 ), participants AS (
-    INSERT INTO email_participants (email_id, role, address, name)
-    SELECT %(id)s, * FROM unnest(%(p_role)s::text[], %(p_address)s::text[], %(p_name)s::text[])
-    ON CONFLICT DO NOTHING
+    {_insert("email_participants", PARTICIPANT_COLUMNS, "participants")} ON CONFLICT DO NOTHING
 ), attachments AS (
-    INSERT INTO email_attachments (email_id, position, sha256, object_key, size_bytes, content_type, filename,
-                                   disposition, content_id, origin, depth)
-    SELECT %(id)s, * FROM unnest(%(a_position)s::int[], %(a_sha256)s::text[], %(a_key)s::text[],
-        %(a_size)s::bigint[], %(a_type)s::text[], %(a_name)s::text[], %(a_disposition)s::text[],
-        %(a_content_id)s::text[], %(a_origin)s::text[], %(a_depth)s::int[])
-    ON CONFLICT DO NOTHING
+    {_insert("email_attachments", ATTACHMENT_COLUMNS, "attachments")} ON CONFLICT DO NOTHING
 ), links AS (
-    INSERT INTO email_links (email_id, entity_type, entity_id, reason)
-    SELECT %(id)s, * FROM unnest(%(l_type)s::text[], %(l_id)s::text[], %(l_reason)s::text[])
-    ON CONFLICT DO NOTHING
+    {_insert("email_links", LINK_COLUMNS, "links")} ON CONFLICT DO NOTHING
 )
-SELECT count(*) FROM email
-""")
+SELECT email_id::text FROM email
+""".split())
 
 
-def save_params(matched: MatchedEmail, seen_at: datetime | None, options: MailboxOptions) -> dict[str, Any]:
-    e, s = matched.email, matched.email.sighting
-    first = e.from_[0] if e.from_ else None
-    groups = {"from": e.from_, "to": e.to, "cc": e.cc, "bcc": e.bcc, "sender": e.sender,
-              "reply_to": e.reply_to, "delivered_to": e.delivered_to}
-    people = [(role, a.address, a.name) for role in PARTICIPANT_ROLES for a in groups[role]]
-    atts = e.attachments
-    return {
-        "id": e.email_id, "message_id": e.message_id, "subject": e.subject,
-        "from_address": first.address if first else None, "from_name": first.name if first else None,
-        "sent_at": e.date, "size_bytes": e.size_bytes, "sha256": e.sha256, "raw_ref": e.raw_ref,
-        "text_body": e.text_body, "in_reply_to": e.in_reply_to, "reference_ids": list(e.references),
-        "thread_root": e.thread_root, "reply_to": _addresses(e.reply_to), "sender": _addresses(e.sender),
-        "delivered_to": _addresses(e.delivered_to), "date_source": e.date_source, "internal_date": e.internal_date,
-        "text_body_truncated": e.text_body_truncated, "text_body_ref": e.text_body_ref, "html_body": e.html_body,
-        "html_body_truncated": e.html_body_truncated, "html_body_ref": e.html_body_ref,
-        "auto_submitted": e.auto_submitted, "auto_submitted_reasons": list(e.auto_submitted_reasons),
-        "bounce": e.bounce.model_dump_json() if e.bounce else None,
-        "task_token": e.task_token.text if e.task_token else None, "fetch_outcome": e.fetch_outcome,
-        "defects": list(e.defects), "warnings": list(e.warnings), "seen_at": seen_at,
-        "mailbox_id": s.mailbox_id, "folder": s.folder, "uidvalidity": s.uidvalidity, "uid": s.uid,
-        "owner_user": options.owner_user, "team": options.team,
-        "p_role": [p[0] for p in people], "p_address": [p[1] for p in people], "p_name": [p[2] for p in people],
-        "a_position": list(range(len(atts))), "a_sha256": [a.sha256 for a in atts],
-        "a_key": [a.object_key for a in atts], "a_size": [a.size_bytes for a in atts],
-        "a_type": [a.content_type for a in atts], "a_name": [a.filename for a in atts],
-        "a_disposition": [a.disposition for a in atts], "a_content_id": [a.content_id for a in atts],
-        "a_origin": [a.origin for a in atts], "a_depth": [a.depth for a in atts],
-        "l_type": [lk.entity_type for lk in matched.links], "l_id": [lk.entity_id for lk in matched.links],
-        "l_reason": [lk.reason for lk in matched.links],
-    }
+@dataclass(frozen=True)
+class Pending:
+    """One record's write: the matched email, the envelope time, the mailbox options it saw."""
+
+    matched: MatchedEmail
+    seen_at: datetime | None
+    options: MailboxOptions
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save did: records whose email row is new, records that merged into an existing
+    email, and the copies to make in S3 (destinations claimed)."""
+
+    new_emails: int
+    merged: int
+    copies: list[PlannedCopy]
+
+
+def _addresses(group: list[Address]) -> list[dict[str, str]]:
+    return [{"name": a.name, "address": a.address} for a in group]
+
+
+@dataclass
+class BatchRows:
+    """Every table's rows for a batch, each key once: the first record's row wins (``DO NOTHING``),
+    except a sighting seen twice, which keeps the earliest time and the last owner and team, as
+    the upsert does when the records are written one by one."""
+
+    emails: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sightings: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    participants: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    attachments: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    links: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, matched: MatchedEmail, seen_at: datetime | None, options: MailboxOptions) -> None:
+        e, s = matched.email, matched.email.sighting
+        eid = str(e.email_id)
+        first = e.from_[0] if e.from_ else None
+        self.emails.setdefault(eid, {
+            "email_id": eid, "message_id": e.message_id, "subject": e.subject,
+            "from_address": first.address if first else None, "from_name": first.name if first else None,
+            "sent_at": e.date, "size_bytes": e.size_bytes, "sha256": e.sha256, "raw_ref": e.raw_ref,
+            "text_body": e.text_body, "in_reply_to": e.in_reply_to, "reference_ids": list(e.references),
+            "thread_root": e.thread_root, "reply_to": _addresses(e.reply_to), "sender": _addresses(e.sender),
+            "delivered_to": _addresses(e.delivered_to), "date_source": e.date_source,
+            "internal_date": e.internal_date, "text_body_truncated": e.text_body_truncated,
+            "text_body_ref": e.text_body_ref, "html_body": e.html_body, "html_body_truncated": e.html_body_truncated,
+            "html_body_ref": e.html_body_ref, "auto_submitted": e.auto_submitted,
+            "auto_submitted_reasons": list(e.auto_submitted_reasons),
+            "bounce": json.loads(e.bounce.model_dump_json()) if e.bounce else None,
+            "task_token": e.task_token.text if e.task_token else None, "fetch_outcome": e.fetch_outcome,
+            "defects": list(e.defects), "warnings": list(e.warnings), "first_seen_at": seen_at})
+        key = (s.mailbox_id, s.folder, s.uidvalidity, s.uid)
+        row = {"mailbox_id": s.mailbox_id, "folder": s.folder, "uidvalidity": s.uidvalidity, "uid": s.uid,
+               "email_id": eid, "fetched_at": seen_at, "internal_date": e.internal_date,
+               "owner_user": options.owner_user, "team": options.team}
+        old = self.sightings.setdefault(key, row)
+        if old is not row:
+            times = [t for t in (old["fetched_at"], seen_at) if t is not None]
+            old.update(fetched_at=min(times) if times else None, owner_user=options.owner_user, team=options.team)
+        groups = {"from": e.from_, "to": e.to, "cc": e.cc, "bcc": e.bcc, "sender": e.sender,
+                  "reply_to": e.reply_to, "delivered_to": e.delivered_to}
+        for role in PARTICIPANT_ROLES:
+            for a in groups[role]:
+                self.participants.setdefault((eid, role, a.address), {
+                    "email_id": eid, "role": role, "address": a.address, "name": a.name})
+        for position, a in enumerate(e.attachments):
+            self.attachments.setdefault((eid, position), {
+                "email_id": eid, "position": position, "sha256": a.sha256, "object_key": a.object_key,
+                "size_bytes": a.size_bytes, "content_type": a.content_type, "filename": a.filename,
+                "disposition": a.disposition, "content_id": a.content_id, "origin": a.origin, "depth": a.depth})
+        for lk in matched.links:
+            self.links.setdefault((eid, lk.entity_type, lk.entity_id), {
+                "email_id": eid, "entity_type": lk.entity_type, "entity_id": lk.entity_id, "reason": lk.reason})
+
+    def params(self) -> dict[str, str]:
+        def rows(table: dict[Any, dict[str, Any]]) -> str:
+            return json.dumps(list(table.values()), ensure_ascii=False, default=_json_default)
+        return {"emails": rows(self.emails), "sightings": rows(self.sightings),
+                "participants": rows(self.participants), "attachments": rows(self.attachments),
+                "links": rows(self.links)}
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def save_batch(conn: Any, items: Sequence[Pending]) -> SaveResult:
+    """Upsert the emails, sightings (with each mailbox's owner and team), participants,
+    attachments and links of ``items`` in one statement, then record each planned file copy in
+    order. Runs in the caller's transaction (wrap it in ``conn.transaction()``); blocks on the
+    database; raises psycopg errors (OperationalError is transient, DataError and IntegrityError
+    mean a record the database refuses)."""
+    if not items:
+        return SaveResult(0, 0, [])
+    batch = BatchRows()
+    for item in items:
+        batch.add(item.matched, item.seen_at, item.options)
+    with conn.cursor() as cur:
+        inserted = {row[0] for row in cur.execute(BATCH_SQL, batch.params(), prepare=True).fetchall()}
+        new = merged = 0
+        copies: list[PlannedCopy] = []
+        for item in items:
+            eid = str(item.matched.email.email_id)
+            if eid in inserted:
+                inserted.discard(eid)  # a later record of the same email in this batch merged into it
+                new += 1
+            else:
+                merged += 1
+            planned = planned_copies(item.matched)
+            if planned:
+                copies += _claim_destinations(cur, item.matched.email.email_id, planned)
+    return SaveResult(new, merged, copies)
 
 
 def save_matched(conn: Any, matched: MatchedEmail, seen_at: datetime | None = None,
                  options: MailboxOptions | None = None) -> SaveResult:
-    """Upsert the email, its sighting (with the mailbox owner and team from ``options``),
-    participants, attachments, links and file copies in one transaction. ``seen_at`` is the
-    ``mail.matched`` envelope's time (the same on every replay). Blocks on the database; raises
-    psycopg errors (OperationalError is transient)."""
-    params = save_params(matched, seen_at, options or MailboxOptions())
-    copies = planned_copies(matched)
-    with conn.cursor() as cur:
-        if conn.autocommit and not copies:  # one statement is one transaction: one round trip
-            row = cur.execute(SAVE_SQL, params, prepare=True).fetchone()
-        else:
-            with conn.transaction():
-                row = cur.execute(SAVE_SQL, params, prepare=True).fetchone()
-                if copies:
-                    copies = _claim_destinations(cur, matched.email.email_id, copies)
-    return SaveResult(bool(row and row[0]), copies)
+    """One record in its own transaction (for tools and tests; the stage writes batches)."""
+    with conn.transaction():
+        return save_batch(conn, [Pending(matched, seen_at, options or MailboxOptions())])
 
 
 def _claim_destinations(cur: Any, email_id: Any, copies: list[PlannedCopy]) -> list[PlannedCopy]:

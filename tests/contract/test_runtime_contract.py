@@ -163,3 +163,102 @@ def test_unexpected_exception_is_dead_lettered_as_unhandled(harness: Harness, to
     [dead] = harness.read_all(f"{src}.dlq")
     assert dead.header("dlq-reason") == b"unhandled"
     assert b"ZeroDivisionError" in (dead.header("dlq-error") or b"")
+
+
+class Batched:
+    """Keeps each value in ``handle`` and stores the kept ones in ``durable``, as a stage holding
+    one transaction across a batch does; ``durable`` fails ``failures`` times first, and refuses
+    the values in ``refuse``."""
+
+    name = "batched"
+
+    def __init__(self, failures: int = 0, refuse: set[bytes] = frozenset()) -> None:
+        self.failures, self.refuse = failures, refuse
+        self.kept: list[Record] = []
+        self.stored: list[bytes] = []
+        self.durable_calls = 0
+
+    def handle(self, record: Record) -> list[Output]:
+        self.kept.append(record)
+        return []
+
+    def durable(self) -> list[tuple[Record, PoisonMessage]]:
+        self.durable_calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError("commit failed")  # what is kept stays kept for the next call
+        refused = [(r, PoisonMessage("refused", "no")) for r in self.kept if r.value in self.refuse]
+        self.stored += [r.value or b"" for r in self.kept if r.value not in self.refuse]
+        self.kept.clear()
+        return refused
+
+
+def test_durable_is_called_before_the_commit(harness: Harness, topics, unique: str) -> None:
+    src, _ = topics
+    feed(harness, src, b"a", b"b", b"c")
+    consumer = harness.consumer(f"g{unique}", [src])
+    stage = Batched()
+    stored_at_commit: list[list[bytes]] = []
+    real_commit = consumer.commit
+
+    def checking_commit(offsets: dict[tuple[str, int], int]) -> None:
+        stored_at_commit.append(list(stage.stored))
+        real_commit(offsets)
+
+    consumer.commit = checking_commit  # type: ignore[method-assign]
+    runner = StageRunner(stage, consumer, harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
+    assert stored_at_commit and stored_at_commit[-1] == [b"a", b"b", b"c"]
+
+
+def test_a_failing_durable_means_no_commit_and_a_replay_stores_everything(
+        harness: Harness, topics, unique: str) -> None:
+    src, _ = topics
+    feed(harness, src, b"a", b"b", b"c")
+    broken, consumer = Batched(failures=99), harness.consumer(f"g{unique}", [src])
+    runner = StageRunner(broken, consumer, harness.producer(), FAST)
+    with pytest.raises(TransientError):
+        drive(runner, lambda: False)
+    assert broken.durable_calls == FAST.retry_attempts
+    assert harness.committed(f"g{unique}", src) is None
+    consumer.close()  # the process exits; the orchestrator starts a new one, which replays (no commit yet)
+    healthy = Batched()
+    runner = StageRunner(healthy, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
+    assert healthy.stored == [b"a", b"b", b"c"]
+
+
+def test_a_transient_durable_failure_is_retried_then_committed(harness: Harness, topics, unique: str) -> None:
+    src, _ = topics
+    feed(harness, src, b"a", b"b")
+    stage = Batched(failures=2)
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 2)
+    assert stage.durable_calls >= 3 and stage.stored == [b"a", b"b"]
+
+
+def test_records_durable_refuses_are_dead_lettered_before_the_commit(harness: Harness, topics, unique: str) -> None:
+    src, _ = topics
+    feed(harness, src, b"a", b"bad", b"c")
+    stage = Batched(refuse={b"bad"})
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
+    assert stage.stored == [b"a", b"c"]
+    [dead] = harness.read_all(f"{src}.dlq")
+    assert dead.value == b"bad" and dead.header("dlq-reason") == b"refused"
+    assert dead.header("dlq-source-offset") == b"1" and dead.header("dlq-stage") == b"batched"
+
+
+def test_a_failing_durable_on_rebalance_commits_nothing_and_stops_the_runner(
+        harness: Harness, topics, unique: str) -> None:
+    src, _ = topics
+    feed(harness, src, b"a")
+    stage = Batched()
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    stage.failures = 99
+    with pytest.raises(TransientError):
+        drive(runner, lambda: False)  # the batch's own commit fails: nothing committed
+    runner.on_revoked([(src, 0)])  # the client swallows a listener's exception: the runner keeps it
+    assert harness.committed(f"g{unique}", src) is None
+    with pytest.raises(TransientError, match="rebalance"):
+        runner.run_once()

@@ -1,8 +1,9 @@
 """The consumer loop every stage runs on.
 
-One batch at a time: poll, hand each record to the stage, send its outputs, flush (every output
-acknowledged), and only then commit. A crash anywhere before the commit replays the batch, and
-idempotent writes downstream make the replay invisible.
+One batch at a time: poll, hand each record to the stage, send its outputs, make the stage's own
+writes durable (``BatchStage.durable``), flush (every output acknowledged), and only then commit.
+A crash anywhere before the commit replays the batch, and idempotent writes downstream make the
+replay invisible.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..errors import Backpressure, PoisonMessage, TransientError
 from ..metrics import BATCH_SECONDS, COMMITS, DEAD_LETTERS, PAUSES, RECORDS_CONSUMED, RECORDS_PRODUCED
@@ -22,6 +23,7 @@ from .retry import call_with_retry, is_transient
 
 log = logging.getLogger(__name__)
 FLUSH_TIMEOUT_SECONDS = 60.0
+T = TypeVar("T")
 
 
 class Stage(Protocol):
@@ -37,6 +39,23 @@ class Stage(Protocol):
     def handle(self, record: Record) -> list[Output]: ...
 
 
+Rejected = tuple[Record, PoisonMessage]
+
+
+class BatchStage(Stage, Protocol):
+    """A stage that holds its writes across a batch (one database transaction for many records).
+
+    ``durable`` is called before every offset commit (end of a batch, backpressure, rebalance):
+    it blocks until everything ``handle`` accepted since the last call is durable, and returns the
+    records it found it can never store, which are dead-lettered before the commit. It raises
+    TransientError (or an untranslated dependency error) when the writes may be lost: the runner
+    retries it like ``handle``, and when the retries are spent nothing is committed. A stage must
+    keep the records of a failed call and write them again on the next one.
+    """
+
+    def durable(self) -> list[Rejected]: ...
+
+
 class StageRunner:
     """Runs ``stage`` over a consumer until ``stop`` is set. ``run`` blocks; it raises
     TransientError when retries are spent and DeadLetterRatioExceeded when most input is poison,
@@ -48,6 +67,7 @@ class StageRunner:
         self._on_progress, self._sleep = on_progress, sleep
         self._guard = DeadLetterGuard(settings.dlq_window_records, settings.dlq_min_records, settings.dlq_max_ratio)
         self._done: dict[Partition, int] = {}  # handled and sent, not yet committed
+        self._revoke_failed: BaseException | None = None
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -55,7 +75,9 @@ class StageRunner:
 
     def run_once(self) -> int:
         """Poll one batch and process it; returns how many records it took."""
+        self._raise_revoke_failure()
         records = self.consumer.poll(self.settings.poll_timeout_seconds, self.settings.batch_max_records)
+        self._raise_revoke_failure()
         self._on_progress()
         if records:
             with BATCH_SECONDS.labels(stage=self.stage.name).time():
@@ -63,8 +85,18 @@ class StageRunner:
         return len(records)
 
     def on_revoked(self, partitions: Sequence[Partition]) -> None:
-        """Rebalance hook: commit what is done before the partitions go to another member."""
-        self._flush_and_commit()
+        """Rebalance hook: commit what is done before the partitions go to another member. The
+        client swallows a callback's exception, so a failure is kept and raised by the next
+        ``run_once``: the process stops without committing, the new owners replay the batch."""
+        try:
+            self._flush_and_commit()
+        except Exception as exc:
+            log.exception("could not commit on rebalance", extra={"stage": self.stage.name})
+            self._revoke_failed = exc
+
+    def _raise_revoke_failure(self) -> None:
+        if self._revoke_failed is not None:
+            raise TransientError("the commit on a rebalance failed") from self._revoke_failed
 
     def _process(self, records: list[Record]) -> None:
         deliveries: list[Delivery] = []
@@ -82,13 +114,15 @@ class StageRunner:
             self._done[(record.topic, record.partition)] = record.offset + 1
         self._flush_and_commit(deliveries)
 
-    def _handle(self, record: Record) -> list[Output]:
+    def _retrying(self, fn: Callable[[], T]) -> T:
         s = self.settings
+        return call_with_retry(fn, attempts=s.retry_attempts, backoff_seconds=s.retry_backoff_seconds,
+                               backoff_max_seconds=s.retry_backoff_max_seconds, stage=self.stage.name,
+                               sleep=self._sleep)
+
+    def _handle(self, record: Record) -> list[Output]:
         try:
-            outputs = call_with_retry(lambda: self.stage.handle(record), attempts=s.retry_attempts,
-                                      backoff_seconds=s.retry_backoff_seconds,
-                                      backoff_max_seconds=s.retry_backoff_max_seconds,
-                                      stage=self.stage.name, sleep=self._sleep)
+            outputs = self._retrying(lambda: self.stage.handle(record))
         except PoisonMessage as exc:
             return self._poisoned(record, exc)
         except (TransientError, Backpressure):
@@ -110,9 +144,22 @@ class StageRunner:
         self._guard.observe(True)
         return [dead_letter(record, exc, self.stage.name)]
 
+    def _make_durable(self) -> list[Delivery]:
+        """The stage's own writes durable; the records it refused dead-lettered (sent, not flushed)."""
+        durable = getattr(self.stage, "durable", None)
+        if durable is None:
+            return []
+        deliveries = []
+        for record, exc in self._retrying(durable):
+            for output in self._poisoned(record, exc):
+                deliveries.append(self.producer.send(output))
+                RECORDS_PRODUCED.labels(stage=self.stage.name, topic=output.topic).inc()
+        return deliveries
+
     def _flush_and_commit(self, deliveries: Sequence[Delivery] = ()) -> None:
         if not self._done:
             return
+        deliveries = [*deliveries, *self._make_durable()]
         self.producer.flush(FLUSH_TIMEOUT_SECONDS)
         for delivery in deliveries:
             error = delivery.error()
