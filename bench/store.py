@@ -119,7 +119,6 @@ def stage(dsn: str, records: list[MatchedEmail], batch: int) -> float:
         email_id=m.email.email_id, producer="matcher", occurred_at=T0, payload=m))) for i, m in enumerate(records)]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE emails CASCADE")
-        conn.execute("VACUUM ANALYZE")
     writer = StoreStage(lambda: psycopg.connect(dsn, autocommit=True), boxes)
     try:
         started = time.perf_counter()

@@ -153,32 +153,48 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def save_batch(conn: Any, items: Sequence[Pending]) -> SaveResult:
-    """Upsert the emails, sightings (with each mailbox's owner and team), participants,
-    attachments and links of ``items`` in one statement, then record each planned file copy in
-    order. Runs in the caller's transaction (wrap it in ``conn.transaction()``); blocks on the
-    database; raises psycopg errors (OperationalError is transient, DataError and IntegrityError
-    mean a record the database refuses)."""
-    if not items:
-        return SaveResult(0, 0, [])
+def send_batch(conn: Any, items: Sequence[Pending]) -> Any:
+    """Send the upsert of the emails, sightings (with each mailbox's owner and team),
+    participants, attachments and links of ``items`` as one statement; returns its cursor, whose
+    result ``finish_batch`` reads. In pipeline mode this does not wait for the server."""
     batch = BatchRows()
     for item in items:
         batch.add(item.matched, item.seen_at, item.options)
-    with conn.cursor() as cur:
-        inserted = {row[0] for row in cur.execute(BATCH_SQL, batch.params(), prepare=True).fetchall()}
-        new = merged = 0
-        copies: list[PlannedCopy] = []
+    cur = conn.cursor()
+    cur.execute(BATCH_SQL, batch.params(), prepare=True)
+    return cur
+
+
+def finish_batch(conn: Any, sent: Sequence[tuple[Any, Sequence[Pending]]]) -> SaveResult:
+    """Read what each sent statement inserted, in order, then record each planned file copy."""
+    new = merged = 0
+    copies: list[PlannedCopy] = []
+    for cur, items in sent:
+        with cur:
+            inserted = {row[0] for row in cur.fetchall()}
         for item in items:
             eid = str(item.matched.email.email_id)
             if eid in inserted:
-                inserted.discard(eid)  # a later record of the same email in this batch merged into it
+                inserted.discard(eid)  # a later record of the same email merges into it
                 new += 1
             else:
                 merged += 1
-            planned = planned_copies(item.matched)
-            if planned:
-                copies += _claim_destinations(cur, item.matched.email.email_id, planned)
+    with conn.cursor() as cur:
+        for _, items in sent:
+            for item in items:
+                planned = planned_copies(item.matched)
+                if planned:
+                    copies += _claim_destinations(cur, item.matched.email.email_id, planned)
     return SaveResult(new, merged, copies)
+
+
+def save_batch(conn: Any, items: Sequence[Pending]) -> SaveResult:
+    """Upsert ``items`` (``send_batch``) and record their file copies, in the caller's transaction
+    (wrap it in ``conn.transaction()``). Blocks on the database; raises psycopg errors
+    (OperationalError is transient; DataError and IntegrityError mean a record the database refuses)."""
+    if not items:
+        return SaveResult(0, 0, [])
+    return finish_batch(conn, [(send_batch(conn, items), items)])
 
 
 def save_matched(conn: Any, matched: MatchedEmail, seen_at: datetime | None = None,

@@ -1,6 +1,7 @@
 """Storage writes a batch of records in one transaction: the same database as writing them one by
 one, a record PostgreSQL refuses dead-lettered alone, a connection lost before the commit written
-again in full, and a replay of the whole topic through the runtime leaving the same dump."""
+again in full, and a replay of the whole topic through the runtime leaving the same dump. Each runs
+on the plain path (``send_every_records=0``) and with records sent early in pipeline mode."""
 
 from __future__ import annotations
 
@@ -40,25 +41,27 @@ def tangled() -> list[Any]:
 
 
 @pytest.mark.postgres
-def test_batches_leave_the_database_one_by_one_leaves(pg_dsn: str, stage_for: MakeStage, unique: str) -> None:
+@pytest.mark.parametrize("send_every", [0, 3])
+def test_batches_leave_the_database_one_by_one_leaves(pg_dsn: str, stage_for: MakeStage, send_every: int) -> None:
     records = tangled()
     boxes = mailboxes(("a", "u1", "t1"), ("b", None, "t2"))
-    one = stage_for(pg_dsn, boxes)
+    one = stage_for(pg_dsn, boxes, send_every_records=0)
     for r in records:
         store(one, r)
     expected = dump(pg_dsn, NOW_COLUMNS)
     for size in (7, len(records)):
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute("TRUNCATE emails CASCADE")
-        batched = stage_for(pg_dsn, boxes)
+        batched = stage_for(pg_dsn, boxes, send_every_records=send_every)
         for start in range(0, len(records), size):
             store(batched, *records[start:start + size])
         assert dump(pg_dsn, NOW_COLUMNS) == expected, f"batches of {size}"
 
 
 @pytest.mark.postgres
-def test_a_record_the_database_refuses_is_rejected_alone(pg_dsn: str, stage_for: MakeStage) -> None:
-    stage = stage_for(pg_dsn)
+@pytest.mark.parametrize("send_every", [0, 1, 2])
+def test_a_record_the_database_refuses_is_rejected_alone(pg_dsn: str, stage_for: MakeStage, send_every: int) -> None:
+    stage = stage_for(pg_dsn, send_every_records=send_every)
     nul = parsed(2, "a", 2).model_copy(update={"subject": "bad \x00 subject"})
     huge = parsed(3, "a", 3).model_copy(update={"message_id": "".join(f"{i:x}" for i in range(3000)) + "@x"})
     records = [record(MatchedEmail(email=parsed(1, "a", 1)), 0, T0), record(MatchedEmail(email=nul), 1, T0),
@@ -70,18 +73,27 @@ def test_a_record_the_database_refuses_is_rejected_alone(pg_dsn: str, stage_for:
 
 
 @pytest.mark.postgres
-def test_a_connection_lost_before_the_commit_is_written_again_in_full(pg_dsn: str, stage_for: MakeStage) -> None:
-    stage = stage_for(pg_dsn)
+@pytest.mark.parametrize("send_every", [0, 2])
+def test_a_connection_lost_before_the_commit_is_written_again_in_full(
+        pg_dsn: str, stage_for: MakeStage, send_every: int) -> None:
+    stage = stage_for(pg_dsn, send_every_records=send_every)
     assert store(stage, *(record(MatchedEmail(email=parsed(n, "a", n)), n, T0) for n in range(3))) == []
     for n in range(3, 9):
         stage.handle(record(MatchedEmail(email=parsed(n, "a", n)), n, T0))
     with psycopg.connect(pg_dsn, autocommit=True) as admin:  # the server drops the stage's connection
+        open_transactions = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_xid IS NOT NULL").fetchone()
+        assert open_transactions == (1 if send_every else 0,)  # records sent early: written, not committed
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-    with pytest.raises(psycopg.OperationalError):
-        stage.durable()
-    assert count(pg_dsn, "SELECT count(*) FROM emails") == 3
-    assert stage.durable() == []  # the runtime's retry: connects again and writes all six
+    if send_every:  # the early transaction (records 3-8 sent) is lost: durable writes them again itself
+        assert stage.durable() == []
+    else:
+        with pytest.raises(psycopg.OperationalError):
+            stage.durable()
+        assert count(pg_dsn, "SELECT count(*) FROM emails") == 3
+        assert stage.durable() == []  # the runtime's retry: connects again and writes all six
     assert count(pg_dsn, "SELECT count(*) FROM emails") == 9
     assert count(pg_dsn, "SELECT count(*) FROM email_sightings") == 9
 

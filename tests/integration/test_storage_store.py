@@ -88,8 +88,9 @@ def store(stage: StoreStage, *records: Record) -> list[Any]:
 def stage_for() -> Iterator[MakeStage]:
     made: list[StoreStage] = []
 
-    def make(dsn: str, mailboxes: Mailboxes | None = None, s3: Any = None, bucket: str = "") -> StoreStage:
-        made.append(StoreStage(lambda: psycopg.connect(dsn, autocommit=True), mailboxes, (), s3, bucket))
+    def make(dsn: str, mailboxes: Mailboxes | None = None, s3: Any = None, bucket: str = "",
+             **options: Any) -> StoreStage:
+        made.append(StoreStage(lambda: psycopg.connect(dsn, autocommit=True), mailboxes, (), s3, bucket, **options))
         return made[-1]
 
     yield make
