@@ -25,7 +25,9 @@ def register(sub: Any) -> None:
     p.add_argument("--batch", type=int, default=500, help="rows per transaction")
     p.set_defaults(handler=run)
     e = sub.add_parser("emails", help="list stored emails by linked entity, mailbox and date")
-    e.add_argument("action", choices=["list"])
+    e.add_argument("action", choices=["list", "serve"],
+                   help="list: print as JSON; serve: the same reads as a read-only HTTP API (GET /emails, "
+                        "/openapi.json) on MAILPIPE_STORAGE__API_HOST/_PORT with MAILPIPE_STORAGE__API_TOKEN")
     e.add_argument("--entity", default=None, help="TYPE:ID, e.g. company:42 (person, company, task, case, lead)")
     e.add_argument("--mailbox", default=None)
     e.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (UTC)")
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 def list_command(args: argparse.Namespace) -> int:
     from ..cli import print_json
 
+    if args.action == "serve":
+        return serve()
     entity = None
     if args.entity:
         etype, sep, eid = args.entity.partition(":")
@@ -78,3 +82,22 @@ def list_command(args: argparse.Namespace) -> int:
     with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
         rows = list_emails(conn, viewer, entity, args.mailbox, args.date, args.limit)
     return print_json(rows)
+
+
+def serve() -> int:
+    from .http import make_server
+
+    settings = load(StorageSettings)
+    opts = settings.storage
+    token = opts.api_token.get_secret_value()
+    if not token:
+        raise ConfigError("MAILPIPE_STORAGE__API_TOKEN must be set to serve the email API")
+    server = make_server(opts.api_host, opts.api_port, token, lambda: clients.connect_postgres(settings.postgres))
+    print(f"serving http://{opts.api_host}:{server.server_address[1]}/emails (read-only)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -21,8 +21,9 @@ def test_access_levels_own_team_all(pg_dsn: str) -> None:
     emails = {
         1: ("alice-box", company),  # alice owns the mailbox
         2: ("support", company),    # support team's mailbox; carol is in Cc
-        3: ("bob-box", []),         # bob's mailbox, sales team
-        4: ("support", company),    # support, nobody's address
+        3: ("bob-box", [Link(entity_type="task", entity_id="9", reason="subject_token"),
+                        Link(entity_type="person", entity_id="p1", reason="sender")]),  # bob's mailbox, sales
+        4: ("support", [*company, Link(entity_type="case", entity_id="c1", reason="case_created")]),  # nobody's
     }
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         for n, (box, links) in emails.items():
@@ -43,6 +44,9 @@ def test_access_levels_own_team_all(pg_dsn: str) -> None:
         assert subjects(Viewer("dave", "all")) == [1, 2, 3, 4]
         # the entity, mailbox and date filters, alone and with a viewer
         assert subjects(None, entity=("company", "42")) == [1, 2, 4]
+        assert subjects(None, entity=("person", "p1")) == subjects(None, entity=("task", "9")) == [3]
+        assert subjects(None, entity=("case", "c1")) == [4]
+        assert subjects(Viewer("alice", "own", ("alice@mailpipe.test",)), entity=("case", "c1")) == []
         assert subjects(Viewer("carol", "own", ("carol@mailpipe.test",)), entity=("company", "42")) == [2]
         assert subjects(None, mailbox="support") == [2, 4]
         assert subjects(None, day=date(2026, 11, 1)) == [1, 2, 3, 4]
