@@ -64,6 +64,7 @@ DELETE FROM email_sightings s USING doomed d
 WHERE (s.mailbox_id, s.folder, s.uidvalidity, s.uid) = (d.mailbox_id, d.folder, d.uidvalidity, d.uid)
 RETURNING s.email_id"""
 
+_LOCK_EMAILS = "SELECT 1 FROM emails WHERE email_id = ANY(%(ids)s::uuid[]) ORDER BY email_id FOR UPDATE"
 _DELETE_UNSEEN_EMAILS = """
 DELETE FROM emails e WHERE e.email_id = ANY(%(ids)s::uuid[])
     AND NOT EXISTS (SELECT 1 FROM email_sightings s WHERE s.email_id = e.email_id)
@@ -137,7 +138,14 @@ def _delete_rows(cur: Any, report: RetentionReport, mail_boxes: list[str], mail_
     """One batch of each kind; True when nothing was left to delete."""
     limit = {"batch": batch}
     ids = [r[0] for r in cur.execute(_DELETE_SIGHTINGS, {"boxes": mail_boxes, "cutoffs": mail_cutoffs, **limit})]
-    emails = cur.execute(_DELETE_UNSEEN_EMAILS, {"ids": sorted(set(ids))}).fetchall() if ids else []
+    emails = []
+    if ids:
+        # Lock the candidates first: a storage transaction adding a sighting to one of them holds
+        # it (the foreign key's share lock) until it commits, and the DELETE's own snapshot, taken
+        # after the lock, then sees that sighting; without this the DELETE would wait, then
+        # delete the email and cascade the sighting just stored.
+        cur.execute(_LOCK_EMAILS, {"ids": sorted(set(ids))})
+        emails = cur.execute(_DELETE_UNSEEN_EMAILS, {"ids": sorted(set(ids))}).fetchall()
     for _, raw, text_ref, html_ref, att_keys in emails:
         _orphan(cur, [raw, text_ref, html_ref, *att_keys])
     att_keys = [r[0] for r in cur.execute(_DELETE_ATTACHMENTS, {"boxes": att_boxes, "cutoffs": att_cutoffs,

@@ -3,6 +3,8 @@ mailbox keeps it, a shared attachment object removed only when nothing reference
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +12,7 @@ import psycopg
 import pytest
 from mailpipe.common.messages import Attachment, MailboxOptions, MatchedEmail
 from mailpipe.common.objects import put_content
-from mailpipe.storage.repository import save_matched
+from mailpipe.storage.repository import Pending, save_batch, save_matched
 from mailpipe.storage.retention import months_before, run_retention
 
 from tests.integration.test_storage_store import count, dump, parsed, s3_client
@@ -82,3 +84,36 @@ def test_retention_per_mailbox_with_a_shared_attachment(pg_dsn: str, s3: tuple[A
         again = run_retention(conn, client, bucket, policies, NOW)
     assert (again.sightings, again.emails, again.attachments, again.objects) == (0, 0, 0, 0)
     assert dump(pg_dsn) == after
+
+
+@pytest.mark.postgres
+def test_an_email_seen_again_while_retention_runs_is_kept(pg_dsn: str) -> None:
+    """Retention finds an old email without sightings while storage, not committed yet, adds a new
+    sighting to it: retention waits for storage and keeps the email (nothing lost)."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        save_matched(conn, MatchedEmail(email=parsed(1, "short", 1).model_copy(
+            update={"date": OLD, "internal_date": OLD})), OLD)
+    storage = psycopg.connect(pg_dsn, autocommit=True)
+    tx = storage.transaction()
+    tx.__enter__()
+    save_batch(storage, [Pending(MatchedEmail(email=parsed(1, "other", 5)), RECENT, MailboxOptions())])
+    reports: list[Any] = []
+    runner = threading.Thread(target=lambda: reports.append(_retain(pg_dsn)))
+    runner.start()
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        deadline = time.monotonic() + 30
+        while not admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'").fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, "retention never waited for the storage transaction"
+            time.sleep(0.05)
+    tx.__exit__(None, None, None)  # storage commits
+    storage.close()
+    runner.join(30)
+    assert (reports[0].sightings, reports[0].emails) == (1, 0)
+    assert count(pg_dsn, "SELECT count(*) FROM emails") == 1
+    assert count(pg_dsn, "SELECT count(*) FROM email_sightings WHERE mailbox_id = 'other'") == 1
+
+
+def _retain(dsn: str) -> Any:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return run_retention(conn, None, "", {"short": MailboxOptions(delete_mails_after_months=2)}, NOW)
