@@ -52,13 +52,14 @@ from typing import Any
 
 import _common  # bench/ is on sys.path when this file runs as a script
 from fetch_support.cpu import cpu_seconds
-from mailpipe.common import clients, db
+from mailpipe.common import clients
 from mailpipe.common.health import Health
 from mailpipe.common.objects import object_key
 from mailpipe.common.runtime.kafka_ports import KafkaProducerPort
 from mailpipe.common.settings import KafkaSettings, PostgresSettings, S3Settings
 from mailpipe.common.topics import RAW, load_specs
 from mailpipe.devtools import mailboxes
+from mailpipe.devtools.scratchdb import scratch_database
 from mailpipe.fetcher import leases
 from mailpipe.fetcher.accounts.secrets import SecretBox, SecretsSettings
 from mailpipe.fetcher.publisher import Publisher
@@ -114,7 +115,6 @@ class Stack:
     topics created and deleted per run, the shared S3 bucket and the secrets key."""
 
     dsn: str
-    server_dsn: str
     kafka: KafkaSettings
     s3: Any
     bucket: str
@@ -150,23 +150,15 @@ class Stack:
 @contextmanager
 def bench_stack() -> Iterator[Stack]:
     """Create the bench database (migrated) and clients; drop the database and any topic left."""
-    import psycopg
-
-    server = env("MAILPIPE_POSTGRES__DSN").rpartition("/")[0]
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = f"{server}/{name}"
-    try:
-        with psycopg.connect(dsn) as conn:
-            db.migrate(conn)
+    base = env("MAILPIPE_POSTGRES__DSN")
+    with scratch_database(base, "bench") as dsn:
         box = SecretBox(SecretsSettings(keys=SecretStr(env("MAILPIPE_SECRETS__KEYS"))))
         s3 = clients.make_s3(S3Settings(endpoint_url=env("MAILPIPE_S3__ENDPOINT_URL"),
                                         access_key_id=env("MAILPIPE_S3__ACCESS_KEY_ID"),
                                         secret_access_key=SecretStr(env("MAILPIPE_S3__SECRET_ACCESS_KEY")),
                                         bucket=env("MAILPIPE_S3__BUCKET")))
-        stack = Stack(dsn, server, KafkaSettings(bootstrap_servers=env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS")), s3,
-                      env("MAILPIPE_S3__BUCKET"), box)
+        kafka = KafkaSettings(bootstrap_servers=env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
+        stack = Stack(dsn, kafka, s3, env("MAILPIPE_S3__BUCKET"), box)
         with stack.connect() as conn:
             box.verify(conn)
         try:
@@ -174,9 +166,6 @@ def bench_stack() -> Iterator[Stack]:
         finally:
             for topic in list(stack.topics):
                 stack.delete_topic(topic)
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mailpipe.common import db  # noqa: E402
 from mailpipe.common.messages import (  # noqa: E402
     Address,
     Attachment,
@@ -40,6 +39,7 @@ from mailpipe.common.messages import (  # noqa: E402
     encode,
 )
 from mailpipe.common.runtime.ports import Record  # noqa: E402
+from mailpipe.devtools.scratchdb import scratch_database  # noqa: E402
 from mailpipe.matcher.follower import Mailboxes  # noqa: E402
 from mailpipe.storage.repository import PARTICIPANT_ROLES, Pending, save_batch  # noqa: E402
 from mailpipe.storage.stage import StoreStage  # noqa: E402
@@ -162,18 +162,8 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=200, help="records per transaction (the runtime's batch)")
     args = parser.parse_args()
-    base = os.environ["MAILPIPE_POSTGRES__DSN"]
-    server, _, _ = base.rpartition("/")
-    name = f"bench_store_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg.connect(f"{server}/{name}") as conn:
-            db.migrate(conn)
-        run(f"{server}/{name}", args.emails, args.batch)
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(os.environ["MAILPIPE_POSTGRES__DSN"], "bench_store") as dsn:
+        run(dsn, args.emails, args.batch)
 
 
 if __name__ == "__main__":

@@ -79,17 +79,7 @@ def unique() -> str:
 @pytest.fixture
 def pg_dsn(unique: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for one test; dropped afterwards."""
-    import psycopg
-    from mailpipe.common import db
+    from mailpipe.devtools.scratchdb import scratch_database
 
-    base = stack_env("MAILPIPE_POSTGRES__DSN")
-    server, _, _ = base.rpartition("/")
-    name = f"test_{unique}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = f"{server}/{name}"
-    with psycopg.connect(dsn) as conn:
-        db.migrate(conn)
-    yield dsn
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(stack_env("MAILPIPE_POSTGRES__DSN"), name=f"test_{unique}") as dsn:
+        yield dsn

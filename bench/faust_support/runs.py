@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from mailpipe.common import clients, db
+from mailpipe.common import clients
 from mailpipe.common.messages import EntityEnvelope, MailboxEnvelope, ParsedEnvelope, encode
 from mailpipe.common.topics import ENTITIES, MAILBOXES
 from mailpipe.devtools.processes import ServiceProcess, free_port
+from mailpipe.devtools.scratchdb import scratch_database
 
 from tests.support.harness import KafkaHarness
 from tests.support.matcher_crash import (
@@ -149,46 +150,37 @@ class Run:
 def run_postgres(h: KafkaHarness, unique: str, base_dsn: str, log_dir: Path) -> Outcome:
     """The service (``mailpipe run matcher``): state in PostgreSQL, written with each decision."""
     out, run = Outcome("PostgreSQL (service)"), Run(h, unique, log_dir)
-    server = base_dsn.rpartition("/")[0]
-    name = f"bench_{unique}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = f"{server}/{name}"
     try:
-        with psycopg.connect(dsn) as conn:
-            db.migrate(conn)
-        producer = clients.make_producer(h.settings)
-        try:
-            publish(producer, ENTITIES, [(e.key.encode(), encode(EntityEnvelope(producer="bench", payload=e)))
-                                         for e in run.entities])
-            publish(producer, MAILBOXES, [(run.box.encode(),
-                                           encode(MailboxEnvelope(producer="bench", payload=run.config)))])
-        finally:
-            producer.close()
-        group = f"matcher-bench-{unique}"
-        out.log = log_dir / f"matcher-{unique}.log"
-        proc = ServiceProcess("matcher", {"MAILPIPE_POSTGRES__DSN": dsn, "MAILPIPE_RUNTIME__GROUP_ID": group,
-                                          "MAILPIPE_RUNTIME__BATCH_MAX_RECORDS": "25",
-                                          "MAILPIPE_MATCHER__INPUT_TOPIC": run.input,
-                                          "MAILPIPE_MATCHER__MATCHED_TOPIC": run.matched,
-                                          "MAILPIPE_MATCHER__AUTOREPLY_TOPIC": run.autoreply}, out.log, free_port())
+        with scratch_database(base_dsn, name=f"bench_{unique}") as dsn:
+            producer = clients.make_producer(h.settings)
+            try:
+                publish(producer, ENTITIES, [(e.key.encode(), encode(EntityEnvelope(producer="bench", payload=e)))
+                                             for e in run.entities])
+                publish(producer, MAILBOXES, [(run.box.encode(),
+                                               encode(MailboxEnvelope(producer="bench", payload=run.config)))])
+            finally:
+                producer.close()
+            group = f"matcher-bench-{unique}"
+            out.log = log_dir / f"matcher-{unique}.log"
+            proc = ServiceProcess("matcher", {"MAILPIPE_POSTGRES__DSN": dsn, "MAILPIPE_RUNTIME__GROUP_ID": group,
+                                              "MAILPIPE_RUNTIME__BATCH_MAX_RECORDS": "25",
+                                              "MAILPIPE_MATCHER__INPUT_TOPIC": run.input,
+                                              "MAILPIPE_MATCHER__MATCHED_TOPIC": run.matched,
+                                              "MAILPIPE_MATCHER__AUTOREPLY_TOPIC": run.autoreply}, out.log, free_port())
 
-        def decided() -> int:
+            def decided() -> int:
+                with psycopg.connect(dsn) as conn:
+                    row = conn.execute("SELECT count(*) FROM matcher_decisions WHERE mailbox_id = %s",
+                                       (run.box,)).fetchone()
+                    return int(row[0]) if row else 0
+
+            run.crash(proc.start, proc.kill, proc.alive, decided, lambda: run.committed_all(group), group, out)
             with psycopg.connect(dsn) as conn:
-                row = conn.execute("SELECT count(*) FROM matcher_decisions WHERE mailbox_id = %s",
+                row = conn.execute("SELECT round_robin_position FROM matcher_mailbox_state WHERE mailbox_id = %s",
                                    (run.box,)).fetchone()
-                return int(row[0]) if row else 0
-
-        run.crash(proc.start, proc.kill, proc.alive, decided, lambda: run.committed_all(group), group, out)
-        with psycopg.connect(dsn) as conn:
-            row = conn.execute("SELECT round_robin_position FROM matcher_mailbox_state WHERE mailbox_id = %s",
-                               (run.box,)).fetchone()
-            out.round_robin_advances = int(row[0]) if row else 0
+                out.round_robin_advances = int(row[0]) if row else 0
     except Exception as exc:
         out.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return out
 
 
