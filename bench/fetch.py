@@ -685,17 +685,22 @@ def report(title: str, results: dict[str, list[Result]]) -> dict[str, float]:
 
 
 def print_ceiling(fetcher: list[Result], mbsync: list[Result]) -> None:
-    """What this machine allows at best: the servers the fetcher must go through (Kafka for every
+    """What this machine allows at best. The servers the fetcher must go through (Kafka for every
     record, S3 for claim-checks, Dovecot, PostgreSQL) share the cores with it, so the fetcher cannot
-    finish before their CPU seconds fit into the machine's cores. Printed as the ratio to mbsync
-    that a fetcher costing no CPU of its own would reach."""
+    finish before their CPU seconds fit into the machine's cores. Prints the ratio to mbsync that a
+    fetcher costing no CPU of its own would reach, and the CPU seconds the fetcher itself may spend
+    for 1.0x next to what mbsync spent on its own (smaller) job."""
     run, reference = (sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in (fetcher, mbsync))
     servers = sum(sec for group, sec in run.cpu.items() if group != "bench process")
     cores = os.cpu_count() or 1
     if servers:
+        budget = reference.seconds * cores - servers
         print(f"  {'ceiling on this machine':<38} {reference.seconds * cores / servers:7.2f}x   (the servers used "
-              f"{servers:.1f} CPU-s for the fetcher's run; {cores} cores in mbsync's {reference.seconds:.1f} s give "
+              f"{servers:.1f} CPU-s in the fetcher's run; {cores} cores in mbsync's {reference.seconds:.1f} s give "
               f"{reference.seconds * cores:.1f}: a fetcher costing no CPU itself would reach this ratio at best)")
+        print(f"  {'fetcher CPU budget for 1.0x':<38} {max(budget, 0):7.1f} s   (it used "
+              f"{run.cpu.get('bench process', 0):.1f}; mbsync used {reference.cpu.get('bench process', 0):.1f} "
+              "for reading the same mail into files)")
 
 
 def verdict(label: str, ratio: float, target: float) -> None:
