@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(handler=lambda a: print_json(_admin().migrate_db()))
     directory = sub.add_parser("directory", help="the CRM directory on crm.entities")
     directory.add_argument("action", choices=["load"])
-    directory.add_argument("file", type=Path, help="entities (type, id, name, emails, ...) as a YAML or JSON list, or a CSV with one entity per row")
+    directory.add_argument("file", type=Path,
+                           help="entities (type, id, name, emails, ...): a YAML or JSON list, or a CSV, one per row")
     directory.set_defaults(handler=lambda a: print_json(_admin().load_directory(a.file)))
     schemas = sub.add_parser("schemas", help="JSON Schemas exported from the message models")
     schemas.add_argument("action", choices=["export"])
