@@ -29,14 +29,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import imaplib
 import io
 import os
 import pstats
-import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,126 +43,27 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import _common  # bench/ is on sys.path when this file runs as a script
 from fetch_support.cpu import cpu_seconds
+from fetch_support.delay import delayed_server
+from fetch_support.idle import idle_latency, percentile
+from fetch_support.report import print_ceiling, report, round_robin, verdict
+from fetch_support.stack import Result, Server, Stack, bench_stack, env, imap_login
 from mailpipe.common import clients
 from mailpipe.common.health import Health
 from mailpipe.common.objects import object_key
 from mailpipe.common.runtime.kafka_ports import KafkaProducerPort
-from mailpipe.common.settings import KafkaSettings, PostgresSettings, S3Settings
-from mailpipe.common.topics import RAW, load_specs
 from mailpipe.devtools import mailboxes
-from mailpipe.devtools.scratchdb import scratch_database
 from mailpipe.fetcher import leases
-from mailpipe.fetcher.accounts.secrets import SecretBox, SecretsSettings
 from mailpipe.fetcher.publisher import Publisher
 from mailpipe.fetcher.settings import FetchSettings
 from mailpipe.fetcher.worker import Replica
-from pydantic import SecretStr
 
-HERE = Path(__file__).resolve().parent
 MAIL_UID = 5000  # the stack's Dovecot static userdb owns every mailbox as this uid/gid
-DELAY_NS = f"mpbench{os.getpid() % 100000}"  # the namespace of the delayed server (unique per run)
-NEAR_IP, FAR_IP = "10.231.7.1", "10.231.7.2"  # this side / the delayed server's side of the link
-ONE_WAY_DELAY_MS = 10
-WIRE_MTU = 9000  # the userspace link's MTU: jumbo frames keep its per-packet CPU small (see netwire.py)
 LOOPBACK_TARGET, DELAY_TARGET, IDLE_P99_TARGET = 1.0, 10.0, 1.0
-
-
-def env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise SystemExit(f"{name} is not set: start the stack (`make up`) and load .state/stack.env")
-    return value
-
-
-@dataclass(frozen=True)
-class Server:
-    """Where the contenders connect: plain IMAP at ``host:port``."""
-
-    label: str
-    host: str
-    port: int
-
-
-@dataclass
-class Result:
-    """One contender's pass over the mailbox."""
-
-    contender: str
-    seconds: float
-    messages: int
-    bytes: int
-    note: str = ""
-    phases: dict[str, float] = field(default_factory=dict)  # fetcher only: seconds per phase
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group during the run
-
-    @property
-    def rate(self) -> float:
-        return self.messages / self.seconds if self.seconds else 0.0
-
-
-@dataclass
-class Stack:
-    """The bench's own slice of the local stack: a migrated database (dropped at the end), Kafka
-    topics created and deleted per run, the shared S3 bucket and the secrets key."""
-
-    dsn: str
-    kafka: KafkaSettings
-    s3: Any
-    bucket: str
-    box: SecretBox
-    topics: list[str] = field(default_factory=list)
-
-    def connect(self) -> Any:
-        return clients.connect_postgres(PostgresSettings(dsn=SecretStr(self.dsn)), autocommit=True)
-
-    def create_topic(self) -> str:
-        """A fresh topic shaped like ``mail.raw`` (same partitions and broker config)."""
-        from kafka.admin import NewTopic
-
-        spec = next(s for s in load_specs() if s.name == RAW)
-        name = f"bench-raw-{uuid.uuid4().hex[:10]}"
-        admin = clients.make_admin(self.kafka)
-        try:
-            admin.create_topics([NewTopic(name, spec.partitions, 1, topic_configs=spec.config)])
-        finally:
-            admin.close()
-        self.topics.append(name)
-        return name
-
-    def delete_topic(self, name: str) -> None:
-        admin = clients.make_admin(self.kafka)
-        try:
-            admin.delete_topics([name])
-        finally:
-            admin.close()
-        self.topics.remove(name)
-
-
-@contextmanager
-def bench_stack() -> Iterator[Stack]:
-    """Create the bench database (migrated) and clients; drop the database and any topic left."""
-    base = env("MAILPIPE_POSTGRES__DSN")
-    with scratch_database(base, "bench") as dsn:
-        box = SecretBox(SecretsSettings(keys=SecretStr(env("MAILPIPE_SECRETS__KEYS"))))
-        s3 = clients.make_s3(S3Settings(endpoint_url=env("MAILPIPE_S3__ENDPOINT_URL"),
-                                        access_key_id=env("MAILPIPE_S3__ACCESS_KEY_ID"),
-                                        secret_access_key=SecretStr(env("MAILPIPE_S3__SECRET_ACCESS_KEY")),
-                                        bucket=env("MAILPIPE_S3__BUCKET")))
-        kafka = KafkaSettings(bootstrap_servers=env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
-        stack = Stack(dsn, kafka, s3, env("MAILPIPE_S3__BUCKET"), box)
-        with stack.connect() as conn:
-            box.verify(conn)
-        try:
-            yield stack
-        finally:
-            for topic in list(stack.topics):
-                stack.delete_topic(topic)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,12 +73,6 @@ def bench_stack() -> Iterator[Stack]:
 def corpus(count: int, seed: int = 11) -> Iterator[bytes]:
     """The parse benchmark's mixed corpus (one generator for both, as the issues ask)."""
     return _common.mixed_messages(count, seed)
-
-
-def imap_login(server: Server, user: str, timeout: float = 120) -> imaplib.IMAP4:
-    client = imaplib.IMAP4(server.host, server.port, timeout=timeout)
-    client.login(user, env("MAILPIPE_STACK_MAIL_PASSWORD"))
-    return client
 
 
 def message_count(server: Server, user: str) -> int:
@@ -413,298 +305,6 @@ def run_one_by_one(server: Server, user: str, time_box: float | None) -> Result:
     seconds = time.perf_counter() - started
     note = f"time-boxed: {n} of {len(uids)} messages" if n < len(uids) else ""
     return Result("imaplib one-by-one", seconds, n, nbytes, note)
-
-
-# ---------------------------------------------------------------------------------------------
-# The delayed server
-# ---------------------------------------------------------------------------------------------
-
-def _strip_blocks(text: str, keyword: str) -> str:
-    """Remove every top-level ``<keyword> ... { ... }`` block (braces matched) from a Dovecot config."""
-    out, depth, skipping = [], 0, False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if depth == 0 and stripped.startswith(keyword + " ") and stripped.endswith("{"):
-            skipping = True
-        if skipping:
-            depth += stripped.count("{") - stripped.count("}")
-            if depth == 0:
-                skipping = False
-            continue
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def delayed_dovecot_config(tmp: Path) -> str:
-    """The stack's Dovecot config (same users, same mail) as a second instance: IMAP only, on the
-    delayed address, with its own runtime folders and name."""
-    text = _strip_blocks(Path(env("MAILPIPE_STACK_DOVECOT_CONF")).read_text(), "service")
-    settings = {"protocols": "imap", "listen": FAR_IP, "base_dir": f"{tmp}/run", "state_dir": f"{tmp}/state",
-                "instance_name": f"mailpipe-bench-{DELAY_NS}", "log_path": f"{tmp}/dovecot.log",
-                "login_trusted_networks": f"{NEAR_IP}/32 127.0.0.0/8"}
-    for key, value in settings.items():
-        text, found = re.subn(rf"(?m)^{key}\s*=.*$", f"{key} = {value}", text)
-        if not found:
-            text += f"{key} = {value}\n"
-    return text + "service imap-login {\n  inet_listener imap {\n    port = 143\n  }\n}\n"
-
-
-def _netem_link() -> None:
-    """A veth pair into the namespace with ``netem delay`` on both ends; None when this kernel has
-    no netem: raises LookupError and the caller uses the userspace link."""
-    def ip(*args: str) -> None:
-        subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-    def tc(*args: str) -> None:
-        subprocess.run(["tc", *args], check=True, capture_output=True, text=True)
-
-    subprocess.run(["ip", "netns", "del", DELAY_NS], capture_output=True)
-    ip("netns", "add", DELAY_NS)
-    near, far = f"{DELAY_NS}a"[:15], f"{DELAY_NS}b"[:15]
-    try:
-        ip("link", "add", near, "type", "veth", "peer", "name", far)
-        ip("link", "set", far, "netns", DELAY_NS)
-        ip("addr", "add", f"{NEAR_IP}/30", "dev", near)
-        ip("link", "set", near, "up")
-        ip("-n", DELAY_NS, "addr", "add", f"{FAR_IP}/30", "dev", far)
-        ip("-n", DELAY_NS, "link", "set", far, "up")
-        ip("-n", DELAY_NS, "link", "set", "lo", "up")
-        tc("qdisc", "add", "dev", near, "root", "netem", "delay", f"{ONE_WAY_DELAY_MS}ms")
-        tc("-n", DELAY_NS, "qdisc", "add", "dev", far, "root", "netem", "delay", f"{ONE_WAY_DELAY_MS}ms")
-    except subprocess.CalledProcessError as exc:
-        subprocess.run(["ip", "link", "del", near], capture_output=True)
-        subprocess.run(["ip", "netns", "del", DELAY_NS], capture_output=True)
-        raise LookupError((exc.stderr or "").strip()) from exc
-
-
-
-def _userspace_link() -> subprocess.Popen[str]:
-    """bench/fetch_support/netwire.py: two TUN devices and a process delaying each packet."""
-    wire = subprocess.Popen([sys.executable, str(HERE / "fetch_support" / "netwire.py"), DELAY_NS, NEAR_IP, FAR_IP,
-                             str(ONE_WAY_DELAY_MS), str(WIRE_MTU)], stdout=subprocess.PIPE, text=True)
-    line = wire.stdout.readline() if wire.stdout else ""
-    if line.strip() != "ready":
-        wire.kill()
-        raise RuntimeError("the userspace delay link did not start (see its error above)")
-    return wire
-
-
-def measure_rtt(server: Server, samples: int = 7) -> float:
-    """Median TCP connect time to the server (one SYN/SYN-ACK round trip), in seconds."""
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        socket.create_connection((server.host, server.port), timeout=10).close()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-@contextmanager
-def delayed_server() -> Iterator[tuple[Server, str]]:
-    """A second Dovecot on the same mail, in its own network namespace, ``2 * ONE_WAY_DELAY_MS``
-    away. Yields the server and a description of the delay method; tears everything down."""
-    tmp = Path(tempfile.mkdtemp(prefix="bench-delay-"))
-    tmp.chmod(0o755)  # Dovecot's unprivileged login processes reach base_dir through it
-    wire = None
-    try:
-        try:
-            _netem_link()
-            method = f"kernel tc netem, {ONE_WAY_DELAY_MS} ms each way on a veth pair"
-        except LookupError as exc:
-            wire = _userspace_link()
-            method = (f"userspace TUN link (bench/fetch_support/netwire.py), {ONE_WAY_DELAY_MS} ms each way per "
-                      f"packet, MTU {WIRE_MTU}; tc netem unavailable here: {exc}")
-        conf = tmp / "dovecot.conf"
-        conf.write_text(delayed_dovecot_config(tmp))
-        subprocess.run(["ip", "netns", "exec", DELAY_NS, "dovecot", "-c", str(conf)], check=True)
-        server = Server("20 ms RTT", FAR_IP, 143)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection((server.host, server.port), timeout=2) as sock:
-                    if sock.recv(64).startswith(b"* OK"):
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        try:
-            yield server, f"{method}; measured TCP round trip {measure_rtt(server) * 1000:.1f} ms"
-        finally:
-            subprocess.run(["doveadm", "-c", str(conf), "stop"], capture_output=True)
-    finally:
-        if wire is not None:
-            wire.terminate()
-            wire.wait(10)
-        subprocess.run(["ip", "link", "del", f"{DELAY_NS}a"[:15]], capture_output=True)
-        subprocess.run(["ip", "netns", "del", DELAY_NS], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# IDLE latency
-# ---------------------------------------------------------------------------------------------
-
-def idle_latency(stack: Stack, server: Server, deliveries: int) -> tuple[list[float], int]:
-    """A push account run by a Replica in a background thread (initial sync, then IDLE), a consumer
-    on its topic, and ``deliveries`` APPENDs from another connection 50-100 ms apart. Returns the
-    latencies (APPEND completed -> record polled from the topic, matched by UID) and how many never
-    arrived."""
-    from kafka.structs import TopicPartition
-
-    user = f"bench-idle-{uuid.uuid4().hex[:10]}@mailpipe.test"
-    mailbox_id = f"bench-idle-{uuid.uuid4().hex[:10]}"
-    topic = stack.create_topic()
-    account = mailboxes.local_account(user, mailbox_id, server=server.host, port=server.port, security="none",
-                                      ca_file=None, push=True)
-    mailboxes.save_account(stack.dsn, account)
-    settings = FetchSettings(replica_id=f"bench-idle-{os.getpid()}", raw_topic=topic, lease_seconds=3600)
-    producer = KafkaProducerPort(clients.make_producer(stack.kafka))
-    replica = Replica(settings, stack.connect, Publisher(producer, stack.s3, stack.bucket, settings.claim_check_bytes,
-                                                        topic=topic), stack.box, Health())
-    replica.stop = threading.Event()
-    seen: dict[int, float] = {}
-    consumer = clients.make_consumer(stack.kafka, None, fetch_max_wait_ms=50)
-    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
-    done = threading.Event()
-    failure: list[BaseException] = []
-
-    def consume() -> None:
-        while not done.is_set():
-            polled = consumer.poll(timeout_ms=100)
-            now = time.perf_counter()
-            for records in polled.values():
-                for record in records:
-                    seen[int(dict(record.headers)["uid"])] = now
-
-    def push() -> None:
-        try:
-            with stack.connect() as conn:
-                lease = leases.claim_one(conn, settings.replica_id, mailbox_id, settings.lease_seconds)
-                assert lease is not None
-                replica.run_mailbox(conn, lease)
-        except BaseException as exc:  # reported by the main thread
-            failure.append(exc)
-
-    threads = [threading.Thread(target=consume, daemon=True), threading.Thread(target=push, daemon=True)]
-    for t in threads:
-        t.start()
-    rng = random.Random(3)
-    sender = imap_login(server, user)
-    arrived: dict[int, float] = {}
-    try:
-        def deliver(n: int) -> int:
-            raw = _common.message(rng, 50_000 + n, body_words=rng.randrange(100, 260))  # ~3 KB, as most mail is
-            typ, data = sender.append("INBOX", None, None, raw)  # type: ignore[arg-type]
-            now = time.perf_counter()
-            uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))  # type: ignore[union-attr,arg-type]
-            arrived[uid] = now
-            return uid
-
-        def wait_for(uids: Callable[[], set[int]], timeout: float) -> None:
-            deadline = time.monotonic() + timeout
-            while not uids() <= seen.keys() and time.monotonic() < deadline and not failure:
-                time.sleep(0.02)
-
-        # a first message proves the replica is in IDLE and the pipeline warm; it is not counted
-        first = deliver(-1)
-        wait_for(lambda: {first}, 30)
-        if first not in seen:
-            raise RuntimeError(f"IDLE: the warm-up message never reached the topic {failure!r}")
-        del arrived[first]
-        for n in range(deliveries):
-            deliver(n)
-            time.sleep(rng.uniform(0.05, 0.1))
-        wait_for(lambda: set(arrived), 15)
-    finally:
-        sender.logout()
-        replica.stop.set()
-        threads[1].join(10)
-        done.set()
-        threads[0].join(5)
-        consumer.close()
-        producer.close()
-        stack.delete_topic(topic)
-        shutil.rmtree(Path(env("MAILPIPE_STACK_MAIL_ROOT")) / user, ignore_errors=True)
-    if failure:
-        raise RuntimeError("the push replica failed") from failure[0]
-    latencies = [seen[uid] - at for uid, at in arrived.items() if uid in seen]
-    return latencies, len(arrived) - len(latencies)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (p99 of 200 values is the 198th smallest)."""
-    ranked = sorted(values)
-    return ranked[max(0, min(len(ranked) - 1, -(-len(ranked) * p // 100) - 1))]  # type: ignore[call-overload]
-
-
-# ---------------------------------------------------------------------------------------------
-# Running and reporting
-# ---------------------------------------------------------------------------------------------
-
-def round_robin(runs: int, contenders: list[tuple[str, Callable[[], Result]]]) -> dict[str, list[Result]]:
-    """``runs`` rounds over every contender, the order rotated each round so none always goes first."""
-    results: dict[str, list[Result]] = {name: [] for name, _ in contenders}
-    for r in range(runs):
-        for name, fn in contenders[r % len(contenders):] + contenders[:r % len(contenders)]:
-            result = fn()
-            results[name].append(result)
-            print(f"  run {r + 1}: {name:<20} {result.messages:>6} msgs in {result.seconds:7.2f} s = "
-                  f"{result.rate:8.1f} msg/s {result.note}", flush=True)
-    return results
-
-
-def median_rate(results: list[Result]) -> float:
-    return statistics.median(r.rate for r in results)
-
-
-def report(title: str, results: dict[str, list[Result]]) -> dict[str, float]:
-    """Print the table of one network condition; returns the median rate per contender."""
-    print(f"\n{title}")
-    print(f"  {'contender':<20} {'msg/s':>9} {'MB/s':>8}   runs (msg/s)")
-    rates = {}
-    for name, rs in results.items():
-        rates[name] = median_rate(rs)
-        mbps = statistics.median(r.bytes / r.seconds / 1e6 for r in rs)
-        notes = "; ".join(sorted({r.note for r in rs if r.note}))
-        print(f"  {name:<20} {rates[name]:9.1f} {mbps:8.1f}   {' '.join(f'{r.rate:.0f}' for r in rs)}"
-              f"{'  (' + notes + ')' if notes else ''}")
-    for name, rs in results.items():
-        middle = sorted(rs, key=lambda r: r.rate)[len(rs) // 2]
-        if middle.cpu:
-            spent = ", ".join(f"{group} {sec:.1f}" for group, sec in sorted(middle.cpu.items(), key=lambda kv: -kv[1])
-                              if sec >= 0.05)
-            print(f"  CPU seconds in {name}'s median run ({middle.seconds:.1f} s wall, "
-                  f"{sum(middle.cpu.values()):.1f} CPU-s): {spent}")
-        if middle.phases:
-            print(f"  busy time per phase in the fetcher's median run ({middle.seconds:.1f} s wall; phases overlap "
-                  "across the read-ahead, upload and publishing threads):")
-            for label, sec in sorted(middle.phases.items(), key=lambda kv: -kv[1]):
-                print(f"    {label:<34} {sec:7.2f} s")
-    return rates
-
-
-def print_ceiling(fetcher: list[Result], mbsync: list[Result]) -> None:
-    """What this machine allows at best. The servers the fetcher must go through (Kafka for every
-    record, S3 for claim-checks, Dovecot, PostgreSQL) share the cores with it, so the fetcher cannot
-    finish before their CPU seconds fit into the machine's cores. Prints the ratio to mbsync that a
-    fetcher costing no CPU of its own would reach, and the CPU seconds the fetcher itself may spend
-    for 1.0x next to what mbsync spent on its own (smaller) job."""
-    run, reference = (sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in (fetcher, mbsync))
-    servers = sum(sec for group, sec in run.cpu.items() if group != "bench process")
-    cores = os.cpu_count() or 1
-    if servers:
-        budget = reference.seconds * cores - servers
-        print(f"  {'ceiling on this machine':<38} {reference.seconds * cores / servers:7.2f}x   (the servers used "
-              f"{servers:.1f} CPU-s in the fetcher's run; {cores} cores in mbsync's {reference.seconds:.1f} s give "
-              f"{reference.seconds * cores:.1f}: a fetcher costing no CPU itself would reach this ratio at best)")
-        print(f"  {'fetcher CPU budget for 1.0x':<38} {max(budget, 0):7.1f} s   (it used "
-              f"{run.cpu.get('bench process', 0):.1f}; mbsync used {reference.cpu.get('bench process', 0):.1f} "
-              "for reading the same mail into files)")
-
-
-def verdict(label: str, ratio: float, target: float) -> None:
-    print(f"  {label:<38} {ratio:7.2f}x   target >= {target:.1f}x   {'PASS' if ratio >= target else 'MISS'}")
 
 
 def main() -> int:
