@@ -61,7 +61,7 @@ schemas: install
 
 lint: install
 	$(VENV)/bin/ruff check services tests deploy/local bench
-	$(VENV)/bin/mypy services/common
+	$(VENV)/bin/mypy services
 
 bench: up
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }

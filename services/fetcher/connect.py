@@ -156,12 +156,13 @@ def open_pop3(account: Account, secret: str, timeout: float) -> poplib.POP3:
             pop.stls(ctx)
         if account.auth == "oauth2":
             token = base64.b64encode(f"user={account.username}\x01auth=Bearer {secret}\x01\x01".encode()).decode()
-            answer = pop._shortcmd(f"AUTH XOAUTH2 {token}")
+            # poplib has no AUTH command: its own command/response primitives speak it
+            answer = pop._shortcmd(f"AUTH XOAUTH2 {token}")  # type: ignore[attr-defined]
             if not answer.startswith(b"+OK"):
                 # a SASL challenge carrying the error details (RFC 7628 §3.2.3): answer it empty to
                 # get the verdict, which is -ERR (raised as error_proto below)
-                pop._putcmd("")
-                pop._getresp()
+                pop._putcmd("")  # type: ignore[attr-defined]
+                pop._getresp()  # type: ignore[attr-defined]
         else:
             pop.user(account.username)
             pop.pass_(secret)

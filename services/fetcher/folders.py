@@ -10,19 +10,16 @@ from .accounts.model import Folder, FolderRole
 SPECIAL_USE: dict[bytes, FolderRole] = {
     b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "trash", b"\\junk": "junk", b"\\archive": "archive",
 }
-WELL_KNOWN: dict[str, FolderRole] = {
-    name: role
-    for role, names in {
-        "sent": ["sent", "sent items", "sent mail", "sent messages", "sendt", "sendte elementer", "gesendet",
-                 "gesendete elemente", "envoyés", "posta inviata", "enviados", "[gmail]/sent mail"],
-        "drafts": ["drafts", "draft", "kladder", "entwürfe", "brouillons", "bozze", "borradores", "[gmail]/drafts"],
-        "trash": ["trash", "deleted items", "deleted messages", "bin", "papirkurv", "slettede elementer",
-                  "papierkorb", "corbeille", "cestino", "papelera", "[gmail]/trash", "[gmail]/bin"],
-        "junk": ["junk", "junk e-mail", "junk email", "spam", "søppelpost", "uønsket e-post", "[gmail]/spam"],
-        "archive": ["archive", "archives", "arkiv", "archiv", "[gmail]/all mail"],
-    }.items()
-    for name in names
+_WELL_KNOWN_NAMES: dict[FolderRole, list[str]] = {
+    "sent": ["sent", "sent items", "sent mail", "sent messages", "sendt", "sendte elementer", "gesendet",
+             "gesendete elemente", "envoyés", "posta inviata", "enviados", "[gmail]/sent mail"],
+    "drafts": ["drafts", "draft", "kladder", "entwürfe", "brouillons", "bozze", "borradores", "[gmail]/drafts"],
+    "trash": ["trash", "deleted items", "deleted messages", "bin", "papirkurv", "slettede elementer",
+              "papierkorb", "corbeille", "cestino", "papelera", "[gmail]/trash", "[gmail]/bin"],
+    "junk": ["junk", "junk e-mail", "junk email", "spam", "søppelpost", "uønsket e-post", "[gmail]/spam"],
+    "archive": ["archive", "archives", "arkiv", "archiv", "[gmail]/all mail"],
 }
+WELL_KNOWN: dict[str, FolderRole] = {name: role for role, names in _WELL_KNOWN_NAMES.items() for name in names}
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def claim(conn: Any, owner: str, limit: int, ttl_seconds: float) -> list[Lease]:
 
 def heartbeat(conn: Any, lease: Lease, ttl_seconds: float) -> bool:
     """Extend the lease; False (and ``lease.lost`` set) when another replica holds it now."""
-    kept = conn.execute(
+    kept: bool = conn.execute(
         "UPDATE mailbox_schedule SET lease_expires_at = now() + make_interval(secs => %s) "
         "WHERE mailbox_id = %s AND lease_owner = %s AND lease_generation = %s AND lease_expires_at > now()",
         (ttl_seconds, lease.mailbox_id, lease.owner, lease.generation)).rowcount == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from .checkpoint import Cursor
 
@@ -35,11 +35,14 @@ class Sized(Protocol):
     def size(self) -> int: ...
 
 
-def batches(items: list[Sized], max_count: int, max_bytes: int) -> Iterator[list[Sized]]:
+S = TypeVar("S", bound=Sized)
+
+
+def batches(items: list[S], max_count: int, max_bytes: int) -> Iterator[list[S]]:
     """Consecutive runs of ``items`` of at most ``max_count`` items and ``max_bytes`` bytes (a
     single item larger than ``max_bytes`` is a batch of its own), so one FETCH never holds more
     than about ``max_bytes`` in memory."""
-    batch: list[Sized] = []
+    batch: list[S] = []
     total = 0
     for item in items:
         if batch and (len(batch) >= max_count or total + item.size > max_bytes):

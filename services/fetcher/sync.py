@@ -158,10 +158,10 @@ def _plan_batches(src: ImapMailSource, ctx: RunContext, uids: list[int]) -> Iter
     for start in range(0, len(uids), INFO_CHUNK):
         chunk = uids[start:start + INFO_CHUNK]
         items = [_Item(i, i.size > ctx.max_message_bytes) for i in src.infos(chunk)]
-        groups = list(batches(items, ctx.settings.batch_size, ctx.settings.batch_max_bytes))  # type: ignore[arg-type]
+        groups = list(batches(items, ctx.settings.batch_size, ctx.settings.batch_max_bytes))
         for n, batch in enumerate(groups):
             # the last batch of a chunk also covers the chunk's UIDs expunged before we fetched them
-            yield (chunk[-1] if n == len(groups) - 1 else batch[-1].info.uid), batch  # type: ignore[attr-defined]
+            yield (chunk[-1] if n == len(groups) - 1 else batch[-1].info.uid), batch
         if not groups:
             yield chunk[-1], []
 
@@ -236,10 +236,10 @@ def sync_pop3(src: Pop3MailSource, ctx: RunContext) -> bool:
     new = [m for m in listing if m.uidl not in known]
     if gone and not new:
         checkpoint.advance_pop3(ctx.conn, ctx.lease, [], [], gone)
-    for batch in batches(new, ctx.settings.batch_size, ctx.settings.batch_max_bytes):  # type: ignore[arg-type]
-        fetched = [_pop_fetch(src, ctx, m) for m in batch]  # type: ignore[arg-type]
+    for batch in batches(new, ctx.settings.batch_size, ctx.settings.batch_max_bytes):
+        fetched = [_pop_fetch(src, ctx, m) for m in batch]
         entries = ctx.publisher.publish(fetched, "pop3")
-        checkpoint.advance_pop3(ctx.conn, ctx.lease, [m.uidl for m in batch], entries, gone)  # type: ignore[attr-defined]
+        checkpoint.advance_pop3(ctx.conn, ctx.lease, [m.uidl for m in batch], entries, gone)
         gone = set()
         ctx.published += len(fetched)
         if ctx.should_yield():

@@ -176,8 +176,8 @@ class EntityIndex:
                 if self._open_cases[case.assignee] <= 0:
                     del self._open_cases[case.assignee]
         elif kind == "user" and (u := self.users.pop(eid, None)):
-            for t in u.team_ids:
-                _discard(self._team_users, t, eid)
+            for team_id in u.team_ids:
+                _discard(self._team_users, team_id, eid)
         elif kind == "team":
             self.teams.pop(eid, None)
         elif kind == "lead" and (lead := self.leads.pop(eid, None)):

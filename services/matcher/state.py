@@ -54,7 +54,8 @@ class MemoryState:
         return sum(1 for m, k, s, t in self.events if m == mailbox_id and k == kind and s == sender and t >= since)
 
     def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:
-        return [(cid, user) for (m, _), (cid, _, user) in self.cases.items() if m == mailbox_id and user in users]
+        return [(cid, user) for (m, _), (cid, _, user) in self.cases.items()
+                if m == mailbox_id and user is not None and user in users]
 
     # StateStore
     def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:

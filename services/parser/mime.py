@@ -135,7 +135,7 @@ def _collect(tree: Tree, budget: Budget, store: StoreObject, found: _Found) -> N
         part, depth = stack.pop()
         budget.check_time()
         ctype = part.get_content_type()
-        payload = part._payload  # get_payload() would re-decode 8-bit leaves just to return them
+        payload = part._payload  # type: ignore[attr-defined]  # get_payload() would re-decode 8-bit leaves just to return them
         if isinstance(payload, list):
             children = [p for p in payload if isinstance(p, Message)]
             if ctype == "message/rfc822" and children:

@@ -84,17 +84,17 @@ class FastMessage(Message):
         """Message's parameter list of ``header``: a pure function of the header's value, so it
         is computed once per distinct value (``text/plain; charset=utf-8`` recurs in most mail)."""
         if self.policy is not _COMPAT32:
-            return super()._get_params_preserve(failobj, header)
-        value = self.get(header, _MISSING)
+            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+        value = self.get(header, _MISSING)  # type: ignore[no-untyped-call]
         if value is _MISSING:
             return failobj
         if not isinstance(value, str):
-            return super()._get_params_preserve(failobj, header)
+            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
         if len(value) > _PARAMS_VALUE_CHARS:  # hostile values are not kept
-            return super()._get_params_preserve(failobj, header)
+            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
         params = _PARAMS.get(value)
         if params is None:
-            params = tuple(super()._get_params_preserve(failobj, header))
+            params = tuple(super()._get_params_preserve(failobj, header))  # type: ignore[misc]
             if len(_PARAMS) >= _PARAMS_KEPT:
                 _PARAMS.clear()
             _PARAMS[value] = params
@@ -166,11 +166,11 @@ class _Splitter:
         else:
             stop = end if root else end - n if end - n >= body else end  # less the line end before a boundary
             if not root and self.runs is not None and stop - body >= MIN_RUN_BYTES and _only_base64(raw, body, stop):
-                msg._payload = f"{RUN_PREFIX}{len(self.runs)}Z"
+                msg._payload = f"{RUN_PREFIX}{len(self.runs)}Z"  # type: ignore[attr-defined]
                 self.runs.append((body, end))
             else:
-                msg._payload = raw[body:stop].decode("ascii", "surrogateescape")
-                if self.runs is not None and RUN_PREFIX in msg._payload:
+                msg._payload = raw[body:stop].decode("ascii", "surrogateescape")  # type: ignore[attr-defined]
+                if self.runs is not None and RUN_PREFIX in msg._payload:  # type: ignore[attr-defined]
                     raise _Unusual  # text that reads like a placeholder: left to the older path
         return msg
 
@@ -220,14 +220,14 @@ class _Splitter:
             if part_start == next_line:
                 raise _Unusual  # boundary lines in a row: the stdlib swallows them
             child = self.part(part_start, next_line, depth + 1)
-            if isinstance(child._payload, list):
+            if isinstance(child._payload, list):  # type: ignore[attr-defined]
                 epilogue = child.epilogue
                 if epilogue == "":
                     child.epilogue = None
                 elif epilogue is not None and epilogue.endswith(eol_text):
                     child.epilogue = epilogue[:-n]
             parts.append(child)
-        msg._payload = parts
+        msg._payload = parts  # type: ignore[attr-defined]
         msg.epilogue = raw[lines[-1][1]:end].decode("ascii", "surrogateescape")
 
 

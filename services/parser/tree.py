@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
-from email._encoded_words import decode_b  # type: ignore[import-untyped]
+from email._encoded_words import decode_b
 from email.message import Message
 from email.parser import BytesParser
 
@@ -57,7 +57,7 @@ class Tree:
 
     def payload_bytes(self, part: Message) -> bytes:
         """The part's transfer-encoded body as bytes, runs restored (what the parser saw)."""
-        payload = part._payload  # raw: get_payload() re-decodes 8-bit text with the charset
+        payload = part._payload  # type: ignore[attr-defined]  # raw: get_payload() re-decodes 8-bit text with the charset
         if not isinstance(payload, str):
             return b""
         raw = payload.encode("ascii", "surrogateescape")
@@ -79,7 +79,7 @@ class Tree:
     def decoded(self, part: Message, budget: Budget) -> bytes:
         """The part's body with its Content-Transfer-Encoding undone, as ``policy.default``'s
         ``get_payload(decode=True)`` does (same bytes, same defects registered on the part)."""
-        payload = part._payload
+        payload = part._payload  # type: ignore[attr-defined]
         if not isinstance(payload, str):
             return b""
         cte = transfer_encoding(part)
@@ -108,8 +108,8 @@ class Tree:
             probe = Message(policy=policy.compat32)
             probe["Content-Transfer-Encoding"] = cte
             probe.set_payload(restored)
-            value = probe.get_payload(decode=True)
-            return value if isinstance(value, bytes) else raw
+            decoded = probe.get_payload(decode=True)
+            return decoded if isinstance(decoded, bytes) else raw
         return raw
 
     def _single_run(self, payload: str) -> tuple[memoryview, int] | None:
@@ -161,9 +161,9 @@ def _index(part: Message) -> dict[str, list[str]]:
     index: dict[str, list[str]] | None = getattr(part, "_mailpipe_index", None)
     if type(part) is FastMessage:
         return part._mailpipe_index  # built with the tree, which never changes
-    if index is None or len(part._headers) != sum(map(len, index.values())):
+    if index is None or len(part._headers) != sum(map(len, index.values())):  # type: ignore[attr-defined]
         index = {}
-        for k, v in part._headers:  # the stored source values under both policies
+        for k, v in part._headers:  # type: ignore[attr-defined]  # the stored source values under both policies
             index.setdefault(k.lower(), []).append(str(v))
         part._mailpipe_index = index  # type: ignore[attr-defined]
     return index
@@ -249,7 +249,7 @@ def walk(root: Message) -> Iterator[Message]:
     while stack:
         part = stack.pop()
         yield part
-        payload = part._payload  # what get_payload() returns for a multipart (and no list otherwise)
+        payload = part._payload  # type: ignore[attr-defined]  # what get_payload() returns for a multipart (and no list otherwise)
         if isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
 
@@ -264,7 +264,7 @@ def _check_shape(root: Message, limits: ParseLimits) -> None:
             raise PoisonMessage(TOO_MANY_PARTS, f"more than {limits.max_parts} MIME parts")
         if depth > limits.max_depth:
             raise PoisonMessage(TOO_DEEP, f"MIME nesting deeper than {limits.max_depth}")
-        payload = part._payload
+        payload = part._payload  # type: ignore[attr-defined]
         if isinstance(payload, list):
             stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
 

@@ -130,11 +130,12 @@ class BatchRows:
             for a in groups[role]:
                 self.participants.setdefault((eid, role, a.address), {
                     "email_id": eid, "role": role, "address": a.address, "name": a.name})
-        for position, a in enumerate(e.attachments):
+        for position, att in enumerate(e.attachments):
             self.attachments.setdefault((eid, position), {
-                "email_id": eid, "position": position, "sha256": a.sha256, "object_key": a.object_key,
-                "size_bytes": a.size_bytes, "content_type": a.content_type, "filename": a.filename,
-                "disposition": a.disposition, "content_id": a.content_id, "origin": a.origin, "depth": a.depth})
+                "email_id": eid, "position": position, "sha256": att.sha256, "object_key": att.object_key,
+                "size_bytes": att.size_bytes, "content_type": att.content_type, "filename": att.filename,
+                "disposition": att.disposition, "content_id": att.content_id, "origin": att.origin,
+                "depth": att.depth})
         for lk in matched.links:
             self.links.setdefault((eid, lk.entity_type, lk.entity_id), {
                 "email_id": eid, "entity_type": lk.entity_type, "entity_id": lk.entity_id, "reason": lk.reason})

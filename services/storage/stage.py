@@ -138,7 +138,7 @@ class StoreStage:
             with conn.transaction():
                 try:
                     with conn.transaction():  # a savepoint: a refusal undoes only the batch statement
-                        result, rejected = save_batch(conn, [p for _, p in self._kept]), []
+                        result, rejected = save_batch(conn, [p for _, p in self._kept]), list[Rejected]()
                 except REFUSALS:
                     result, rejected = self._one_by_one(conn)
         except Exception:

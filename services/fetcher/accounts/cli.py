@@ -187,7 +187,7 @@ def _check(a: argparse.Namespace) -> int:
 
 def _list(a: argparse.Namespace) -> int:
     def go(ops: Ops) -> int:
-        rows = [{"id": s.account.id, "protocol": s.account.protocol, "server": s.account.server,
+        rows: list[dict[str, Any]] = [{"id": s.account.id, "protocol": s.account.protocol, "server": s.account.server,
                  "enabled": s.account.enabled, "push": s.account.push, "held_by": s.status.lease_owner,
                  "last_success": s.status.last_success_at, "failures": s.status.failures,
                  "last_error": f"{s.status.last_error_kind}: {s.status.last_error}" if s.status.last_error else None,
@@ -228,13 +228,13 @@ def _folders(a: argparse.Namespace) -> int:
         if a.select or roles:
             try:
                 folders = selection(report.folders, chosen, {**{f.name: f.role for f in stored.account.folders
-                                                                if f.role}, **roles})  # type: ignore[dict-item]
+                                                                if f.role}, **roles})
                 account = build_account({**stored.account.model_dump(mode="json"),
                                          "folders": [f.model_dump() for f in folders]})
             except ValueError as exc:
                 raise ConfigError(f"folders: {exc}") from None
             ops.save(account, report.secrets)
-        _print_folders(report.roles() | roles, chosen)  # type: ignore[operator]
+        _print_folders(report.roles() | roles, chosen)
         return 0
     return with_ops(go)
 

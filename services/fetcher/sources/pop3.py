@@ -17,7 +17,7 @@ from ..errors import MailboxUnavailable
 
 T = TypeVar("T")
 # poplib refuses lines over 2,048 bytes; real mail (unwrapped HTML, long headers) has them.
-poplib._MAXLINE = max(poplib._MAXLINE, 1 << 20)
+poplib._MAXLINE = max(poplib._MAXLINE, 1 << 20)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
