@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
+CLIENT = "bench process"  # the group of this process: the client under test and its waited-for children
 # process name (/proc/PID/comm) -> the group it counts toward
 GROUPS = {"java": "Kafka broker", "versitygw": "S3 (versitygw)", "dovecot": "Dovecot", "imap": "Dovecot",
           "imap-login": "Dovecot", "postgres": "PostgreSQL"}
@@ -43,7 +44,7 @@ def snapshot() -> dict[str, float]:
             group = GROUPS[found[0]]
             totals[group] = totals.get(group, 0.0) + found[1]
     t = os.times()
-    totals["bench process"] = t.user + t.system + t.children_user + t.children_system
+    totals[CLIENT] = t.user + t.system + t.children_user + t.children_system
     return totals
 
 

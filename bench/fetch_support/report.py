@@ -6,6 +6,7 @@ import os
 import statistics
 from collections.abc import Callable
 
+from .cpu import CLIENT
 from .stack import Result
 
 
@@ -25,6 +26,11 @@ def median_rate(results: list[Result]) -> float:
     return statistics.median(r.rate for r in results)
 
 
+def median_run(results: list[Result]) -> Result:
+    """The run whose rate is the median (the upper middle one for an even count)."""
+    return sorted(results, key=lambda r: r.rate)[len(results) // 2]
+
+
 def report(title: str, results: dict[str, list[Result]]) -> dict[str, float]:
     """Print the table of one network condition; returns the median rate per contender."""
     print(f"\n{title}")
@@ -37,7 +43,7 @@ def report(title: str, results: dict[str, list[Result]]) -> dict[str, float]:
         print(f"  {name:<20} {rates[name]:9.1f} {mbps:8.1f}   {' '.join(f'{r.rate:.0f}' for r in rs)}"
               f"{'  (' + notes + ')' if notes else ''}")
     for name, rs in results.items():
-        middle = sorted(rs, key=lambda r: r.rate)[len(rs) // 2]
+        middle = median_run(rs)
         if middle.cpu:
             spent = ", ".join(f"{group} {sec:.1f}" for group, sec in sorted(middle.cpu.items(), key=lambda kv: -kv[1])
                               if sec >= 0.05)
@@ -57,8 +63,8 @@ def print_ceiling(fetcher: list[Result], mbsync: list[Result]) -> None:
     finish before their CPU seconds fit into the machine's cores. Prints the ratio to mbsync that a
     fetcher costing no CPU of its own would reach, and the CPU seconds the fetcher itself may spend
     for 1.0x next to what mbsync spent on its own (smaller) job."""
-    run, reference = (sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in (fetcher, mbsync))
-    servers = sum(sec for group, sec in run.cpu.items() if group != "bench process")
+    run, reference = median_run(fetcher), median_run(mbsync)
+    servers = sum(sec for group, sec in run.cpu.items() if group != CLIENT)
     cores = os.cpu_count() or 1
     if servers:
         budget = reference.seconds * cores - servers
@@ -66,7 +72,7 @@ def print_ceiling(fetcher: list[Result], mbsync: list[Result]) -> None:
               f"{servers:.1f} CPU-s in the fetcher's run; {cores} cores in mbsync's {reference.seconds:.1f} s give "
               f"{reference.seconds * cores:.1f}: a fetcher costing no CPU itself would reach this ratio at best)")
         print(f"  {'fetcher CPU budget for 1.0x':<38} {max(budget, 0):7.1f} s   (it used "
-              f"{run.cpu.get('bench process', 0):.1f}; mbsync used {reference.cpu.get('bench process', 0):.1f} "
+              f"{run.cpu.get(CLIENT, 0):.1f}; mbsync used {reference.cpu.get(CLIENT, 0):.1f} "
               "for reading the same mail into files)")
 
 
