@@ -23,7 +23,7 @@ from ..common.messages import (
     ParsedEmail,
 )
 from .directory import EntityIndex
-from .rules import addresses, autoreply, cases, companies, filters, leads, loops, persons, tasks, threads
+from .rules import addresses, autoreply, cases, companies, filecopy, filters, leads, loops, persons, tasks, threads
 
 CounterKind = Literal["autoreply", "case"]
 
@@ -254,22 +254,10 @@ def _lead(email: ParsedEmail, links: list[Link], actions: list[Action], writes: 
 
 
 def _file_copies(email: ParsedEmail, opts: MailboxOptions, links: list[Link], no_files: bool) -> list[FileCopy]:
-    """Reference 000: only for emails with a task association, when the global no-files switch is
-    off, to the task and/or company, the files passing the include and exclude filters."""
-    if opts.copy_files == "none" or no_files or not email.attachments:
-        return []
-    task_ids = [lk.entity_id for lk in links if lk.entity_type == "task"]
-    if not task_ids:
-        return []
-    files = [a for a in email.attachments if a.disposition == "attachment"
-             and filters.filename_passes(a.filename, opts.include_filters, opts.exclude_filters)]
+    """Reference 000 (rules/filecopy.py): the files that pass, to every target folder."""
+    files = [a for a in email.attachments if filecopy.copy_skip_reason(a, opts, links, no_files) is None]
     if not files:
         return []
-    targets: list[tuple[Literal["task", "company"], str]] = []
-    if opts.copy_files in ("task", "both"):
-        targets += [("task", t) for t in task_ids]
-    if opts.copy_files in ("company", "both"):
-        targets += [("company", lk.entity_id) for lk in links if lk.entity_type == "company"]
     return [FileCopy(target_type=kind, target_id=tid, folder=opts.files_folder,
                      object_keys=[a.object_key for a in files], filenames=[a.filename for a in files])
-            for kind, tid in targets]
+            for kind, tid in filecopy.copy_targets(opts, links)]

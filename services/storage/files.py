@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..common.filenames import filename_passes
 from ..common.messages import MailboxOptions, MatchedEmail
+from ..matcher.rules.filecopy import copy_skip_reason
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
 MAX_NAME_CHARS = 200
@@ -85,35 +85,18 @@ def planned_copies(matched: MatchedEmail) -> list[PlannedCopy]:
 
 # Why an attachment was not copied (a closed set: the label values of mailpipe_storage_files_skipped).
 SKIP_REASONS = ("email_skipped", "mailbox_option_none", "no_task_association", "inline_part",
-                "filename_filter_include", "filename_filter_exclude", "no_files_switch")
+                "filename_filter_include", "filename_filter_exclude", "no_target", "no_files_switch")
 
 
 def skip_reasons(matched: MatchedEmail, options: MailboxOptions) -> list[str]:
-    """For each attachment the matcher's plan leaves out, the first rule of reference 000 that
-    keeps it out, in the matcher's order. The global "no files" switch is a matcher setting storage
-    does not see: a file every rule here lets through, yet not planned, was kept out by it."""
+    """For each attachment the matcher's plan leaves out, the reason the matcher's own rule gives
+    (rules/filecopy.py). The global "no files" switch is a matcher setting storage does not see: a
+    file every other rule lets through, yet not planned, was kept out by it."""
     planned = {key for action in matched.actions if action.kind == "files_to_copy"
                for fc in action.copies for key in fc.object_keys}
-    tasks = any(lk.entity_type == "task" for lk in matched.links)
-    out = []
-    for a in matched.email.attachments:
-        if a.object_key in planned:
-            continue
-        if matched.skipped:
-            out.append("email_skipped")
-        elif options.copy_files == "none":
-            out.append("mailbox_option_none")
-        elif not tasks:
-            out.append("no_task_association")
-        elif a.disposition != "attachment":
-            out.append("inline_part")
-        elif not filename_passes(a.filename, options.include_filters, ()):
-            out.append("filename_filter_include")
-        elif not filename_passes(a.filename, (), options.exclude_filters):
-            out.append("filename_filter_exclude")
-        else:
-            out.append("no_files_switch")
-    return out
+    return ["email_skipped" if matched.skipped
+            else copy_skip_reason(a, options, matched.links, no_files=False) or "no_files_switch"
+            for a in matched.email.attachments if a.object_key not in planned]
 
 
 def copy_files(s3: Any, bucket: str, copies: list[PlannedCopy]) -> int:

@@ -41,6 +41,23 @@ def test_each_rule_names_its_reason() -> None:
     assert skip_reasons(matched([a]), MailboxOptions()) == ["mailbox_option_none"]
     assert skip_reasons(matched([a], links=[]), copy) == ["no_task_association"]
     assert skip_reasons(matched([a], skipped="filter:spam"), copy) == ["email_skipped"]
+    company_copy = MailboxOptions(copy_files="company")  # a task, but no company matched: nowhere to copy
+    assert skip_reasons(matched([a]), company_copy) == ["no_target"]
     assert skip_reasons(matched([a], copied=[a]), copy) == []
     assert set(SKIP_REASONS) >= {"mailbox_option_none", "no_task_association", "no_files_switch",
-                                 "filename_filter_include", "filename_filter_exclude"}
+                                 "filename_filter_include", "filename_filter_exclude", "no_target"}
+
+
+def test_storage_counts_what_the_matcher_decided() -> None:
+    """Every attachment storage counts as skipped is one the matcher's own rule leaves out, for
+    the same reason, and every other is in the matcher's plan (the no-files switch off)."""
+    from mailpipe.matcher.decide import _file_copies
+
+    opts = MailboxOptions(copy_files="both", include_filters=["*.pdf", "*.jpg"], exclude_filters=["logo*"])
+    atts = [att("a.pdf"), att("i.png", "inline"), att("b.doc"), att("logo.jpg"), att("s.jpg")]
+    for links in (TASK, [], [*TASK, Link(entity_type="company", entity_id="c1", reason="host")]):
+        plan = _file_copies(matched(atts, links).email, opts, links, no_files=False)
+        planned = [a for a in atts if any(a.object_key in fc.object_keys for fc in plan)]
+        m = matched(atts, links, copied=planned)
+        assert len(skip_reasons(m, opts)) + len(planned) == len(atts)
+        assert "no_files_switch" not in skip_reasons(m, opts)
