@@ -164,11 +164,15 @@ def months_back(today: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
+WHOLLY_IMPORTED = ("published", "claim_checked")  # ledger outcomes whose bodies are downstream
+
+
 def purge_server(ops: Ops, mailbox_id: str, older_than_months: int, confirm: bool,
                  today: date | None = None) -> dict[str, Any]:
     """Delete mail older than ``older_than_months`` from the server (not from mailpipe). A dry run
     unless ``confirm``. Only messages the ledger shows as imported are ever deleted; the report
-    lists the others as kept."""
+    lists the others as kept. Imported means the whole message went downstream: a header-only
+    record (over the size limit) or a dead-lettered one (unreadable) does not count."""
     cutoff = months_back(today or date.today(), older_than_months)
     report: dict[str, Any] = {"account": mailbox_id, "before": cutoff.isoformat(), "dry_run": not confirm,
                               "folders": {}}
@@ -177,14 +181,13 @@ def purge_server(ops: Ops, mailbox_id: str, older_than_months: int, confirm: boo
             status = src.examine(folder)
             old = src.uids_before(cutoff)
             ledger = checkpoint.ledger_rows(ops.conn, mailbox_id, folder, status.uidvalidity)
-            imported = [u for u in old if u in ledger]
-            kept = [u for u in old if u not in ledger]
+            imported = [u for u in old if u in ledger and ledger[u][0] in WHOLLY_IMPORTED]
             deleted = 0
             if confirm and imported:
                 leases.guard_now(ops.conn, lease)
                 deleted = src.delete(folder, imported)
             report["folders"][folder] = {"older": len(old), "imported": len(imported), "deleted": deleted,
-                                         "kept_not_imported": len(kept), "uids": imported[:1000]}
+                                         "kept_not_imported": len(old) - len(imported), "uids": imported[:1000]}
     return report
 
 

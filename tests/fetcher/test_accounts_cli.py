@@ -158,6 +158,14 @@ def test_overview_reindex_download_subscribe_and_purge(world: FetchWorld, run) -
     folders = world.scalar("SELECT config -> 'folders' FROM mailbox_accounts WHERE mailbox_id = %s", box)
     assert [(f["name"], f["sync"]) for f in folders] == [("INBOX", True), ("Other", True)]
 
+    # a message that went downstream header-only (over the size limit) is not imported: kept
+    outcome = "UPDATE fetch_ledger SET outcome = %s WHERE mailbox_id = %s AND folder = 'INBOX' AND uid = 1 RETURNING uid"
+    assert world.scalar(outcome, "headers_only", box) == 1
+    code, out, _ = run("accounts", "purge-server", box, "--older-than-months", "1", "--yes-delete-from-server")
+    report = json.loads(out)["folders"]["INBOX"]
+    assert (report["imported"], report["deleted"], report["kept_not_imported"]) == (0, 0, 2)
+    assert world.scalar(outcome, "published", box) == 1
+
     code, out, _ = run("accounts", "purge-server", box, "--older-than-months", "1")
     report = json.loads(out)["folders"]["INBOX"]
     assert (report["older"], report["imported"], report["deleted"], report["kept_not_imported"]) == (2, 1, 0, 1)
