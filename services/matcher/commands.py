@@ -12,11 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..common.admin import read_entities
-from ..common.errors import ConfigError
-from ..common.messages import MailboxConfig, MailFilter, Sighting
+from ..common.messages import Sighting
+from .configfiles import read_mailbox_config
 from .directory import EntityIndex
 from .follower import Mailboxes
 from .stage import Matcher
@@ -34,33 +32,14 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def read_mailbox_config(path: Path | None) -> tuple[list[MailboxConfig], list[Any]]:
-    """(mailboxes, global filter items) from ``path``."""
-    if path is None:
-        return [], []
-    try:
-        doc = yaml.safe_load(path.read_text())
-        if isinstance(doc, dict) and ("mailboxes" in doc or "global_filters" in doc):
-            boxes, filters = doc.get("mailboxes") or [], doc.get("global_filters") or []
-        else:
-            boxes, filters = (doc if isinstance(doc, list) else [doc]), []
-        return [MailboxConfig.model_validate(b) for b in boxes], filters
-    except Exception as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-
-
 def run(args: argparse.Namespace) -> int:
     from ..parser.mime import parse_email
 
     index = EntityIndex()
     for entity in read_entities(args.directory):
         index.upsert(entity)
-    boxes, filter_items = read_mailbox_config(args.mailbox_config)
+    boxes, global_filters = read_mailbox_config(args.mailbox_config)
     mailbox_id = args.mailbox or (boxes[0].mailbox_id if boxes else "cli")
-    try:
-        global_filters = [MailFilter.model_validate(f) for f in filter_items]
-    except Exception as exc:
-        raise ConfigError(f"{args.mailbox_config}: global_filters: {exc}") from exc
     matcher = Matcher(index, Mailboxes({b.mailbox_id: b for b in boxes}), global_filters=global_filters)
     status = 0
     for n, path in enumerate(args.emails, start=1):

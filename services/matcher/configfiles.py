@@ -1,0 +1,63 @@
+"""The matcher's configuration files: global filters for the service
+(``MAILPIPE_MATCHER__GLOBAL_FILTERS_FILE``) and the mailboxes file of ``mailpipe match``. Both
+spell the global filters the same way, so one file serves both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..common.errors import ConfigError
+from ..common.messages import MailboxConfig, MailFilter
+
+FILTER_KEYS = ("global_filters", "filters")
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())  # YAML is a superset of JSON
+
+
+def _filters(items: Any, path: Path) -> list[MailFilter]:
+    try:
+        return [MailFilter.model_validate(item) for item in items or []]
+    except Exception as exc:
+        raise ConfigError(f"{path}: global_filters: {exc}") from exc
+
+
+def read_filters(path: Path | None) -> list[MailFilter]:
+    """Global filters from a YAML or JSON list, or a mapping with ``global_filters`` (or
+    ``filters``). Raises ConfigError naming the file for anything else, so a misspelt key never
+    means silently no filters."""
+    if path is None:
+        return []
+    try:
+        doc = _load(path)
+    except Exception as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if isinstance(doc, dict):
+        key = next((k for k in FILTER_KEYS if k in doc), None)
+        if key is None:
+            raise ConfigError(f"{path}: expected a list of filters or a mapping with one of {FILTER_KEYS}, "
+                              f"found keys {sorted(doc)}")
+        doc = doc[key]
+    return _filters(doc, path)
+
+
+def read_mailbox_config(path: Path | None) -> tuple[list[MailboxConfig], list[MailFilter]]:
+    """(mailboxes, global filters) from a mailbox (the ``mail.mailboxes`` payload), a list of them,
+    or ``{mailboxes: [...], global_filters: [...]}``. Raises ConfigError naming the file."""
+    if path is None:
+        return [], []
+    try:
+        doc = _load(path)
+        if isinstance(doc, dict) and ("mailboxes" in doc or any(k in doc for k in FILTER_KEYS)):
+            boxes = doc.get("mailboxes") or []
+            filters: Any = next((doc[k] for k in FILTER_KEYS if k in doc), [])
+        else:
+            boxes, filters = (doc if isinstance(doc, list) else [doc]), []
+        configs = [MailboxConfig.model_validate(b) for b in boxes]
+    except Exception as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return configs, _filters(filters, path)
