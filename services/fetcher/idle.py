@@ -27,7 +27,7 @@ def idle_loop(src: ImapMailSource, folder: str, reissue_seconds: float, poll_int
     client: Any = src.client
     next_poll = time.monotonic() + poll_interval_seconds
     while keep_going():
-        status = src.examine(folder)
+        status = src.examine(folder)  # also selects the folder IDLE below watches
         seen = uidnext_seen(folder)
         if seen is None or (status.uidnext or 0) > seen:
             sync_folder(folder)
@@ -36,7 +36,6 @@ def idle_loop(src: ImapMailSource, folder: str, reissue_seconds: float, poll_int
             sync_all()
             next_poll = time.monotonic() + poll_interval_seconds
             continue
-        src.examine(folder)  # the folder IDLE watches must be the selected one
         started = time.monotonic()
         src.call(client.idle)
         news = False

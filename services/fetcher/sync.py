@@ -222,8 +222,9 @@ def _follow_rename(src: ImapMailSource, ctx: RunContext, folder: str) -> str | N
         if candidate.selectable and candidate.name not in watched \
                 and src.uidvalidity_of(candidate.name) == cursor.uidvalidity:
             log.warning("folder renamed; following it", extra={"mailbox_id": ctx.lease.mailbox_id})
-            checkpoint.rename_folder(ctx.conn, ctx.lease, folder, candidate.name)
-            store.rename_folder(ctx.conn, ctx.lease.mailbox_id, folder, candidate.name)
+            with ctx.conn.transaction():  # both or neither, under the lease guard rename_folder takes
+                checkpoint.rename_folder(ctx.conn, ctx.lease, folder, candidate.name)
+                store.rename_folder(ctx.conn, ctx.lease.mailbox_id, folder, candidate.name)
             return candidate.name
     return None
 
