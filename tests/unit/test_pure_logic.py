@@ -113,6 +113,18 @@ def test_dead_letter_guard() -> None:
         guard.observe(True)
 
 
+def test_dead_letter_guard_counts_a_late_refusal_once() -> None:
+    """A record handled, then refused when the stage made its writes durable, is one poisoned
+    record, not one handled plus one poisoned (which would halve its weight in the ratio)."""
+    guard = DeadLetterGuard(window=10, min_records=4, max_ratio=0.5)
+    for _ in range(4):
+        guard.observe(False)
+    guard.poisoned_after_all()
+    guard.poisoned_after_all()  # 2 of 4 records: allowed (counted twice it would be 2 of 6)
+    with pytest.raises(DeadLetterRatioExceeded):
+        guard.poisoned_after_all()  # 3 of 4 (counted twice: 3 of 7, under the limit)
+
+
 def test_topic_specs_include_dead_letter_topics() -> None:
     names = {s.name: s for s in load_specs()}
     assert {"mail.raw", "mail.raw.dlq", "mail.parsed", "mail.matched", "crm.entities"} <= set(names)

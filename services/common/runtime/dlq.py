@@ -38,6 +38,20 @@ class DeadLetterGuard:
     def observe(self, poisoned: bool) -> None:
         """Record one outcome; raises DeadLetterRatioExceeded when the ratio is crossed."""
         self._recent.append(poisoned)
+        self._check()
+
+    def poisoned_after_all(self) -> None:
+        """A record already observed as handled turned out to be poison (a stage refused it when
+        making its writes durable): it counts once, as poison. Raises like ``observe``."""
+        for index in range(len(self._recent) - 1, -1, -1):
+            if not self._recent[index]:
+                self._recent[index] = True
+                break
+        else:
+            self._recent.append(True)  # its success already left the window
+        self._check()
+
+    def _check(self) -> None:
         bad = sum(self._recent)
         if len(self._recent) >= self._min and bad / len(self._recent) > self._max:
             raise DeadLetterRatioExceeded(

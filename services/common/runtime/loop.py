@@ -136,12 +136,16 @@ class StageRunner:
         self._guard.observe(False)
         return outputs
 
-    def _poisoned(self, record: Record, exc: PoisonMessage) -> list[Output]:
+    def _poisoned(self, record: Record, exc: PoisonMessage, handled: bool = False) -> list[Output]:
+        """The DLQ output for ``record``; ``handled``: it was already counted as handled."""
         log.warning("dead-lettering record", extra={"stage": self.stage.name, "reason": exc.reason,
                                                     "topic": record.topic, "offset": record.offset,
                                                     "error": exc.detail[:300]})
         DEAD_LETTERS.labels(stage=self.stage.name, reason=exc.reason).inc()
-        self._guard.observe(True)
+        if handled:
+            self._guard.poisoned_after_all()
+        else:
+            self._guard.observe(True)
         return [dead_letter(record, exc, self.stage.name)]
 
     def _make_durable(self) -> list[Delivery]:
@@ -151,7 +155,7 @@ class StageRunner:
             return []
         deliveries = []
         for record, exc in self._retrying(durable):
-            for output in self._poisoned(record, exc):
+            for output in self._poisoned(record, exc, handled=True):
                 deliveries.append(self.producer.send(output))
                 RECORDS_PRODUCED.labels(stage=self.stage.name, topic=output.topic).inc()
         return deliveries
