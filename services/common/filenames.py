@@ -274,6 +274,6 @@ def filename_matches(name: str, pattern: str) -> bool:
 
 def filename_passes(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
     """Kept when it matches one include filter (an empty list includes all) and no exclude filter.
-    The matcher's ``rules.filters.filename_passes`` has the same rule over ``re`` (unbounded)."""
+    The matcher (``rules.filters``) and storage both use this one."""
     included = [filename_matches(name, p) for p in include]
     return (not included or any(included)) and not any(filename_matches(name, p) for p in exclude)
