@@ -12,6 +12,7 @@ first (which one is first is recorded in ``file_copies``)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from ..common.messages import MailboxOptions, MatchedEmail
 from ..matcher.rules.filecopy import copy_skip_reason
 
+log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
 MAX_NAME_CHARS = 200
 
@@ -85,7 +87,8 @@ def planned_copies(matched: MatchedEmail) -> list[PlannedCopy]:
 
 # Why an attachment was not copied (a closed set: the label values of mailpipe_storage_files_skipped).
 SKIP_REASONS = ("email_skipped", "mailbox_option_none", "no_task_association", "inline_part",
-                "filename_filter_include", "filename_filter_exclude", "no_target", "no_files_switch")
+                "filename_filter_include", "filename_filter_exclude", "no_target", "no_files_switch",
+                "source_missing")
 
 
 def skip_reasons(matched: MatchedEmail, options: MailboxOptions) -> list[str]:
@@ -99,10 +102,24 @@ def skip_reasons(matched: MatchedEmail, options: MailboxOptions) -> list[str]:
             for a in matched.email.attachments if a.object_key not in planned]
 
 
-def copy_files(s3: Any, bucket: str, copies: list[PlannedCopy]) -> int:
-    """Server-side copies (no bytes through this process). Copying again to the same key writes the
-    same bytes, so a retry or replay is harmless. Blocks on the network; raises botocore errors."""
+def copy_files(s3: Any, bucket: str, copies: list[PlannedCopy]) -> tuple[int, int]:
+    """Server-side copies (no bytes through this process); returns (copied, source missing).
+    Copying again to the same key writes the same bytes, so a retry or replay is harmless. A source
+    object that is gone (retention deleted it before a replay got here) can never be copied: it is
+    logged and counted, not retried. Blocks on the network; raises any other botocore error."""
+    from botocore.exceptions import ClientError
+
+    copied = missing = 0
     for c in copies:
-        s3.copy_object(Bucket=bucket, Key=c.dest_key, CopySource={"Bucket": bucket, "Key": c.source_key},
-                       MetadataDirective="COPY")
-    return len(copies)
+        try:
+            s3.copy_object(Bucket=bucket, Key=c.dest_key, CopySource={"Bucket": bucket, "Key": c.source_key},
+                           MetadataDirective="COPY")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            log.warning("file copy skipped: its source object is gone",
+                        extra={"source_key": c.source_key, "target_type": c.target_type})
+            missing += 1
+        else:
+            copied += 1
+    return copied, missing

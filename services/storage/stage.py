@@ -55,6 +55,7 @@ class StoreStage:
         self._s3, self._bucket = s3, bucket
         self._kept: list[tuple[Record, Pending]] = []  # accepted, not committed yet
         self._copies: list[PlannedCopy] = []  # committed, not copied yet
+        self._rejected: list[Rejected] = []  # refused by the database, not yet returned for the DLQ
         self._early: _EarlyWrite | None = None  # the open pipelined transaction, if any
         self._early_failed = False  # the fast path failed for this batch: durable writes it all again
 
@@ -94,9 +95,9 @@ class StoreStage:
         """Write and commit every kept record, then copy their files. Blocks on PostgreSQL and S3;
         raises psycopg or botocore errors (the runtime retries the transient ones), keeping what
         is not durable yet for the next call. Returns the records PostgreSQL refuses."""
-        rejected: list[Rejected] = []
         if self._kept:
             result, rejected = self._write()
+            self._rejected += rejected  # returned only once the copies are done too: a failed copy retries durable
             self._kept.clear()
             self._copies += result.copies
             metrics.EMAILS_STORED.inc(result.new_emails + result.merged)
@@ -104,8 +105,11 @@ class StoreStage:
         if self._copies:
             if self._s3 is None:
                 raise TransientError("file copies planned but no S3 client configured")
-            metrics.STORAGE_FILES_COPIED.inc(copy_files(self._s3, self._bucket, self._copies))
+            copied, missing = copy_files(self._s3, self._bucket, self._copies)
+            metrics.STORAGE_FILES_COPIED.inc(copied)
+            metrics.STORAGE_FILES_SKIPPED.labels(reason="source_missing").inc(missing)
             self._copies.clear()
+        rejected, self._rejected = self._rejected, []
         return rejected
 
     def _connection(self) -> Any:
@@ -173,6 +177,7 @@ class StoreStage:
         """Drop what is not durable (its offsets are not committed either) and disconnect."""
         self._kept.clear()
         self._copies.clear()
+        self._rejected.clear()
         self._drop_early()
         self._early_failed = False
 

@@ -73,6 +73,54 @@ def test_a_record_the_database_refuses_is_rejected_alone(pg_dsn: str, stage_for:
 
 
 @pytest.mark.postgres
+@pytest.mark.s3
+def test_a_refusal_survives_a_failed_file_copy_and_a_missing_source_is_skipped(
+        pg_dsn: str, stage_for: MakeStage, unique: str) -> None:
+    """durable() commits the rows, then copies: when a copy fails, the retry still returns the
+    refused record for the dead-letter topic; a copy whose source object is gone is counted as
+    skipped, not retried for ever."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+    from mailpipe.common import metrics
+    from mailpipe.common.messages import Action, Attachment, FileCopy
+
+    from tests.conftest import stack_s3
+
+    client, bucket = stack_s3()
+
+    class FailingOnce:
+        """The real S3 client, whose first copy_object fails as an unreachable endpoint does."""
+
+        def __init__(self) -> None:
+            self.failed = False
+
+        def copy_object(self, **kw: Any) -> Any:
+            if not self.failed:
+                self.failed = True
+                raise EndpointConnectionError(endpoint_url="http://s3.invalid")
+            return client.copy_object(**kw)
+
+    gone = f"att/sha256/00/{unique}-gone"  # never stored: retention removed it, say
+    att = Attachment(filename="a.pdf", content_type="application/pdf", size_bytes=1, sha256="0" * 64,
+                     object_key=gone)
+    with_copy = MatchedEmail(email=parsed(1, "a", 1, [att]), actions=[Action(
+        kind="files_to_copy", reason="copy_files:task", copies=[FileCopy(
+            target_type="task", target_id=f"t{unique}", folder="", object_keys=[gone], filenames=["a.pdf"])])])
+    nul = parsed(2, "a", 2).model_copy(update={"subject": "bad \x00 subject"})
+    stage = stage_for(pg_dsn, None, FailingOnce(), bucket)
+    for r in (record(with_copy, 0, T0), record(MatchedEmail(email=nul), 1, T0)):
+        stage.handle(r)
+    with pytest.raises(EndpointConnectionError):
+        stage.durable()
+    missing = metrics.STORAGE_FILES_SKIPPED.labels(reason="source_missing")._value.get()
+    rejected = stage.durable()  # the runtime's retry
+    assert [(r.offset, exc.reason) for r, exc in rejected] == [(1, "database_refused")]
+    assert metrics.STORAGE_FILES_SKIPPED.labels(reason="source_missing")._value.get() == missing + 1
+    assert stage.durable() == []  # nothing left over
+    with pytest.raises(ClientError):
+        client.head_object(Bucket=bucket, Key=f"crm/task/t{unique}/a.pdf")
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("send_every", [0, 2])
 def test_a_connection_lost_before_the_commit_is_written_again_in_full(
         pg_dsn: str, stage_for: MakeStage, send_every: int) -> None:
