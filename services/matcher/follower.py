@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..common import metrics
+from ..common.errors import TransientError
 from ..common.messages import EntityEnvelope, MailboxConfig, MailboxEnvelope
 from ..common.topics import ENTITIES, MAILBOXES
 from .directory import EntityIndex
@@ -75,6 +76,17 @@ class CompactedFollower:
             # The producer owns this topic; one bad record must not hide the rest of it.
             log.error("skipping invalid record", extra={"topic": self.topic, "error": str(exc)[:300],
                                                         "key": (key or b"").decode(errors="replace")})
+
+
+def wait_until_loaded(followers: Iterable[CompactedFollower], timeout_seconds: float) -> None:
+    """Block until every follower has read its topic to the end (at once when they have). Raises
+    TransientError when one stopped or is not caught up within ``timeout_seconds``, so the stage's
+    record is retried rather than decided against a half-loaded view."""
+    for f in followers:
+        if f.failed is not None:
+            raise TransientError(f"{f.topic} follower stopped: {f.failed!r}")
+        if not f.caught_up.wait(timeout=timeout_seconds):
+            raise TransientError(f"{f.topic} not loaded yet")
 
 
 class DirectoryFollower(CompactedFollower):

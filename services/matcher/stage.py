@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from ..common import metrics
-from ..common.errors import PoisonMessage, TransientError
+from ..common.errors import PoisonMessage
 from ..common.messages import (
     AutoreplyEnvelope,
     MailFilter,
@@ -23,7 +23,7 @@ from ..common.runtime.ports import Output, Record
 from ..common.topics import AUTOREPLY, MATCHED
 from .decide import Context, Decision, decide, event_time
 from .directory import EntityIndex
-from .follower import CompactedFollower, Mailboxes
+from .follower import CompactedFollower, Mailboxes, wait_until_loaded
 from .state import MemoryState, StateStore
 
 
@@ -67,11 +67,7 @@ class MatchStage:
         self.topics = (matched_topic, autoreply_topic)
 
     def handle(self, record: Record) -> list[Output]:
-        for f in self.followers:
-            if f.failed is not None:
-                raise TransientError(f"{f.topic} follower stopped: {f.failed!r}")
-            if not f.caught_up.wait(timeout=self.ready_timeout):
-                raise TransientError(f"{f.topic} not loaded yet")
+        wait_until_loaded(self.followers, self.ready_timeout)
         try:
             parsed = ParsedEnvelope.model_validate_json(record.value or b"").payload
         except ValidationError as exc:

@@ -27,7 +27,7 @@ from ..common.errors import PoisonMessage, TransientError
 from ..common.messages import MailboxOptions, MatchedEnvelope
 from ..common.runtime.loop import Rejected
 from ..common.runtime.ports import Output, Record
-from ..matcher.follower import CompactedFollower, Mailboxes
+from ..matcher.follower import CompactedFollower, Mailboxes, wait_until_loaded
 from .files import PlannedCopy, copy_files, skip_reasons
 from .repository import Pending, SaveResult, finish_batch, save_batch, send_batch
 
@@ -60,11 +60,7 @@ class StoreStage:
         self._early_failed = False  # the fast path failed for this batch: durable writes it all again
 
     def handle(self, record: Record) -> list[Output]:
-        for f in self.followers:
-            if f.failed is not None:
-                raise TransientError(f"{f.topic} follower stopped: {f.failed!r}")
-            if not f.caught_up.wait(timeout=self.ready_timeout):
-                raise TransientError(f"{f.topic} not loaded yet")
+        wait_until_loaded(self.followers, self.ready_timeout)
         try:
             envelope = MatchedEnvelope.model_validate_json(record.value or b"")
         except ValidationError as exc:
