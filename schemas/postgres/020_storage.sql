@@ -1,6 +1,7 @@
 -- The email store (issue 6). Extends the skeleton's tables without changing what they already
 -- hold, so the readers of 001 (e2e tests, the demo report) keep working. Every column written here
--- comes from the mail.matched record itself (no now()), so a replay writes the same values.
+-- comes from the mail.matched record itself (no now()), so a replay writes the same values; except
+-- email_sightings.owner_user and team, which come from storage's current view of mail.mailboxes.
 
 -- emails: headers, addresses, dates, body references, classification.
 ALTER TABLE emails
