@@ -84,10 +84,10 @@ class PostgresState:
     @staticmethod
     def _decide(conn: Any, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:
         with conn.transaction():
-            conn.execute("INSERT INTO matcher_mailbox_state (mailbox_id) VALUES (%s) ON CONFLICT DO NOTHING",
-                         (mailbox_id,))
-            # The mailbox's lock: decisions of one mailbox never interleave, on any replica.
-            conn.execute("SELECT 1 FROM matcher_mailbox_state WHERE mailbox_id = %s FOR UPDATE", (mailbox_id,))
+            # The mailbox's lock, its row made if new and locked in one statement: decisions of one
+            # mailbox never interleave, on any replica.
+            conn.execute("INSERT INTO matcher_mailbox_state (mailbox_id) VALUES (%s) "
+                         "ON CONFLICT (mailbox_id) DO UPDATE SET mailbox_id = EXCLUDED.mailbox_id", (mailbox_id,))
             row = conn.execute("SELECT decision FROM matcher_decisions WHERE mailbox_id = %s AND email_id = %s",
                                (mailbox_id, email_id)).fetchone()
             if row is not None:

@@ -211,13 +211,12 @@ def _claim_destinations(cur: Any, email_id: Any, copies: list[PlannedCopy]) -> l
     out = []
     for c in copies:
         for dest in (c.dest_key, c.hashed_dest_key):
-            cur.execute(
+            row = cur.execute(
                 """INSERT INTO file_copies (target_type, target_id, folder, filename, sha256, source_key,
                                             dest_key, email_id)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING dest_key""",
                 (c.target_type, c.target_id, c.folder, c.filename, c.sha256, c.source_key, dest, email_id),
-            )
-            row = cur.execute(
+            ).fetchone() or cur.execute(  # not inserted: this file already has a destination, or dest is taken
                 """SELECT dest_key FROM file_copies WHERE target_type = %s AND target_id = %s AND folder = %s
                    AND filename = %s AND sha256 = %s""",
                 (c.target_type, c.target_id, c.folder, c.filename, c.sha256)).fetchone()
