@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...common.identity import normalize_message_id
 from ...common.messages import Link, ParsedEmail
 
 INHERITED = ("case", "task", "lead")
 
 
 def norm_message_id(value: str) -> str:
-    return value.strip().strip("<>").strip().lower()
+    """A thread key: the normalised Message-ID (common.identity), case-folded whole (a looser match
+    than the id, as the thread index has always keyed it, so stored keys stay valid)."""
+    return (normalize_message_id(value) or "").lower()
 
 
 def thread_root(email: ParsedEmail) -> str:
