@@ -159,7 +159,8 @@ def test_overview_reindex_download_subscribe_and_purge(world: FetchWorld, run) -
     assert [(f["name"], f["sync"]) for f in folders] == [("INBOX", True), ("Other", True)]
 
     # a message that went downstream header-only (over the size limit) is not imported: kept
-    outcome = "UPDATE fetch_ledger SET outcome = %s WHERE mailbox_id = %s AND folder = 'INBOX' AND uid = 1 RETURNING uid"
+    outcome = ("UPDATE fetch_ledger SET outcome = %s WHERE mailbox_id = %s AND folder = 'INBOX' AND uid = 1 "
+               "RETURNING uid")
     assert world.scalar(outcome, "headers_only", box) == 1
     code, out, _ = run("accounts", "purge-server", box, "--older-than-months", "1", "--yes-delete-from-server")
     report = json.loads(out)["folders"]["INBOX"]
