@@ -1,4 +1,9 @@
-"""Dead-lettering: the original record plus provenance headers, and a guard on the ratio."""
+"""Dead-lettering: the original record plus provenance headers, and a guard on the ratio.
+
+A dead letter keeps the record's key, value and headers and adds the ``dlq-*`` headers named
+below; ``mailpipe dlq list|show|replay`` (``mailpipe.common.dlqtool``) reads them, and a replay
+sends the record back to its source topic with ``original_headers()`` plus ``replayed-from``.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,36 @@ import collections
 
 from ..errors import DeadLetterRatioExceeded, PoisonMessage
 from ..topics import dlq
-from .ports import Output, Record
+from .ports import Headers, Output, Record
 
 MAX_ERROR_CHARS = 2000
+PROVENANCE_PREFIX = "dlq-"
+SOURCE_TOPIC = "dlq-source-topic"
+SOURCE_PARTITION = "dlq-source-partition"  # absent when the record never was on the source topic
+SOURCE_OFFSET = "dlq-source-offset"  # (the fetcher's dead letters: the server never delivered it)
+STAGE = "dlq-stage"
+REASON = "dlq-reason"
+ERROR = "dlq-error"
+REPLAYED_FROM = "replayed-from"  # on a replayed record: the id of the dead letter it came from
+
+
+def original_headers(headers: Headers) -> Headers:
+    """``headers`` without the ``dlq-*`` provenance: what the record carried on its source topic."""
+    return [(k, v) for k, v in headers if not k.startswith(PROVENANCE_PREFIX)]
 
 
 def dead_letter(record: Record, error: PoisonMessage, stage: str) -> Output:
     """The DLQ record for ``record``: same key, value and headers, plus ``dlq-*`` provenance that
     ``mailpipe dlq replay`` and operators read."""
     provenance = [
-        ("dlq-source-topic", record.topic.encode()),
-        ("dlq-source-partition", str(record.partition).encode()),
-        ("dlq-source-offset", str(record.offset).encode()),
-        ("dlq-stage", stage.encode()),
-        ("dlq-reason", error.reason.encode()),
-        ("dlq-error", error.detail[:MAX_ERROR_CHARS].encode("utf-8", "replace")),
+        (SOURCE_TOPIC, record.topic.encode()),
+        (SOURCE_PARTITION, str(record.partition).encode()),
+        (SOURCE_OFFSET, str(record.offset).encode()),
+        (STAGE, stage.encode()),
+        (REASON, error.reason.encode()),
+        (ERROR, error.detail[:MAX_ERROR_CHARS].encode("utf-8", "replace")),
     ]
-    kept = [(k, v) for k, v in record.headers if not k.startswith("dlq-")]
-    return Output(dlq(record.topic), record.key, record.value, kept + provenance)
+    return Output(dlq(record.topic), record.key, record.value, original_headers(record.headers) + provenance)
 
 
 class DeadLetterGuard:
