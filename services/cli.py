@@ -17,7 +17,7 @@ from .common.errors import ConfigError
 
 SERVICES = ("fetcher", "parser", "matcher", "storage")
 COMMAND_MODULES = ("mailpipe.fetcher.accounts.cli", "mailpipe.parser.commands", "mailpipe.matcher.commands",
-                   "mailpipe.storage.commands")
+                   "mailpipe.storage.commands", "mailpipe.common.dlqcommands")
 
 
 def build_parser() -> argparse.ArgumentParser:
