@@ -92,7 +92,11 @@ def serve() -> int:
     token = opts.api_token.get_secret_value()
     if not token:
         raise ConfigError("MAILPIPE_STORAGE__API_TOKEN must be set to serve the email API")
-    server = make_server(opts.api_host, opts.api_port, token, lambda: clients.connect_postgres(settings.postgres))
+    if opts.api_max_connections < opts.api_workers:
+        raise ConfigError("MAILPIPE_STORAGE__API_MAX_CONNECTIONS must be at least MAILPIPE_STORAGE__API_WORKERS")
+    server = make_server(opts.api_host, opts.api_port, token, lambda: clients.connect_postgres(settings.postgres),
+                         workers=opts.api_workers, socket_timeout_seconds=opts.api_socket_timeout_seconds,
+                         max_connections=opts.api_max_connections)
     print(f"serving http://{opts.api_host}:{server.server_address[1]}/emails (read-only)", flush=True)
     try:
         server.serve_forever()

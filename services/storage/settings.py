@@ -14,6 +14,10 @@ class StorageOptions(Section):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8086, ge=0, le=65535)
     api_token: SecretStr = SecretStr("")
+    api_workers: int = Field(8, ge=1, le=256)  # request threads: the only threads clients can occupy
+    # a connection silent this long is closed; a request's line and headers must then arrive within it
+    api_socket_timeout_seconds: float = Field(10, gt=0)
+    api_max_connections: int = Field(256, ge=1)  # open at once (idle ones cost a descriptor, no thread)
 
 
 class StorageSettings(ServiceSettings):
