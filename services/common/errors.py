@@ -35,3 +35,17 @@ class DeadLetterRatioExceeded(Exception):
 
 class ConfigError(Exception):
     """Configuration is missing or invalid; the message names every offending variable."""
+
+
+class DependencyConfigError(ConfigError):
+    """A dependency refuses mailpipe because of its configuration (wrong credentials, a missing
+    bucket, topic or table): no record is at fault and no retry fixes it, so the stage stops
+    without committing and the message names the settings to check.
+
+    ``dependency`` is one of kafka, postgres, s3, imap, smtp; ``variables`` the ``MAILPIPE_*``
+    settings that decide it; ``cause`` the dependency's own explanation (already redacted)."""
+
+    def __init__(self, dependency: str, variables: tuple[str, ...], cause: str) -> None:
+        names = " or ".join(variables) if variables else "its configuration"
+        super().__init__(f"{dependency} refused the configuration: check {names} ({cause})")
+        self.dependency, self.variables, self.cause = dependency, variables, cause

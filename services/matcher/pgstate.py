@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from ..common.adapters.postgres_errors import postgres_boundary
 from ..common.messages import Link
 from .decide import CounterKind, Decision
 from .state import Compute
@@ -73,10 +74,14 @@ class PostgresState:
             self._conn = None
 
     def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
+        """The stored decision, or ``compute``'s written with its state in one transaction. Blocks
+        on PostgreSQL; raises PoisonMessage (a value the database refuses), TransientError or
+        DependencyConfigError (``adapters.postgres_errors``)."""
         try:
-            return self._decide(self._conn, mailbox_id, email_id, at, compute)
+            with postgres_boundary():
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                return self._decide(self._conn, mailbox_id, email_id, at, compute)
         except Exception:
             self.close()  # a broken connection cannot be reused; the retry reconnects
             raise

@@ -6,7 +6,7 @@ import threading
 
 from ..common import clients, metrics
 from ..common.health import Health
-from ..common.objects import get_content, put_at
+from ..common.objects import check_bucket, get_content, put_at
 from ..common.service import run_stage
 from ..common.settings import load
 from ..common.topics import RAW
@@ -18,6 +18,7 @@ def main() -> int:
     settings = load(ParserSettings)
     s3 = clients.make_s3(settings.s3)
     bucket = settings.s3.bucket
+    check_bucket(s3, bucket)  # wrong credentials or bucket stop here, naming the variable
 
     def store(key: str, data: bytes) -> None:
         if put_at(s3, bucket, key, data):

@@ -6,6 +6,7 @@ import threading
 
 from ..common import clients
 from ..common.health import Health
+from ..common.objects import check_bucket
 from ..common.service import run_stage
 from ..common.settings import load
 from ..common.topics import MATCHED
@@ -17,12 +18,13 @@ from .stage import StoreStage
 
 def main() -> int:
     settings = load(StorageSettings)
+    s3 = clients.make_s3(settings.s3)
+    check_bucket(s3, settings.s3.bucket)  # wrong credentials or bucket stop here, naming the variable
     mailboxes = Mailboxes()
     follower = MailboxFollower(clients.make_consumer(settings.kafka, group_id=None), mailboxes)
 
     def make_stage(health: Health, stop: threading.Event) -> StoreStage:
         follower.start(stop)
-        s3 = clients.make_s3(settings.s3)
         if settings.storage.retention_interval_seconds:
             threading.Thread(target=retention_loop, name="retention", daemon=True, args=(
                 lambda: clients.connect_postgres(settings.postgres, autocommit=True), s3, settings.s3.bucket,

@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-import psycopg
 from pydantic import ValidationError
 
 from ..common import metrics
+from ..common.adapters.postgres_errors import POISON_TYPES
+from ..common.adapters.s3_errors import s3_boundary
 from ..common.errors import PoisonMessage, TransientError
 from ..common.messages import MailboxOptions, MatchedEnvelope
 from ..common.runtime.loop import Rejected
@@ -35,9 +36,8 @@ log = logging.getLogger(__name__)
 SEND_EVERY_RECORDS = 50
 
 # What the database refuses for one record (a value it cannot hold, a key over an index's size
-# limit, a constraint) as opposed to a database that is away. ProgramLimitExceeded is an
-# OperationalError in psycopg, so it is named before the transient check sees it.
-REFUSALS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded, UnicodeEncodeError)
+# limit, a constraint) as opposed to a database that is away: the PostgreSQL adapter's poison rows.
+REFUSALS: tuple[type[BaseException], ...] = (*POISON_TYPES, UnicodeEncodeError)
 
 
 class StoreStage:
@@ -89,7 +89,7 @@ class StoreStage:
 
     def durable(self) -> list[Rejected]:
         """Write and commit every kept record, then copy their files. Blocks on PostgreSQL and S3;
-        raises psycopg or botocore errors (the runtime retries the transient ones), keeping what
+        raises psycopg errors or the S3 adapter's kinds (the runtime retries the transient ones), keeping what
         is not durable yet for the next call. Returns the records PostgreSQL refuses."""
         if self._kept:
             result, rejected = self._write()
@@ -101,7 +101,8 @@ class StoreStage:
         if self._copies:
             if self._s3 is None:
                 raise TransientError("file copies planned but no S3 client configured")
-            copied, missing = copy_files(self._s3, self._bucket, self._copies)
+            with s3_boundary():
+                copied, missing = copy_files(self._s3, self._bucket, self._copies)
             metrics.STORAGE_FILES_COPIED.inc(copied)
             metrics.STORAGE_FILES_SKIPPED.labels(reason="source_missing").inc(missing)
             self._copies.clear()

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from ..errors import Backpressure, PoisonMessage, TransientError
+from ..adapters import translate
+from ..errors import Backpressure, ConfigError, PoisonMessage, TransientError
 from ..metrics import BATCH_SECONDS, COMMITS, DEAD_LETTERS, PAUSES, RECORDS_CONSUMED, RECORDS_PRODUCED
 from ..settings import RuntimeSettings
 from .dlq import DeadLetterGuard, dead_letter
 from .ports import ConsumerPort, Delivery, Output, Partition, ProducerPort, Record
-from .retry import call_with_retry, is_transient
+from .retry import call_with_retry
 
 log = logging.getLogger(__name__)
 FLUSH_TIMEOUT_SECONDS = 60.0
@@ -29,9 +30,11 @@ T = TypeVar("T")
 class Stage(Protocol):
     """A stage's pure-ish logic: one input record in, the records to produce out.
 
-    ``handle`` raises PoisonMessage for input that can never be processed, TransientError (or an
-    untranslated dependency error) for failures a retry may fix, Backpressure when saturated.
-    Any other exception is a bug for this record and is dead-lettered as ``unhandled``.
+    ``handle`` raises PoisonMessage for input that can never be processed, TransientError (or a
+    dependency error the adapters' tables call transient) for failures a retry may fix,
+    ConfigError when a dependency refuses the configuration (the stage stops, nothing committed),
+    Backpressure when saturated. Any other exception is a bug for this record and is dead-lettered
+    as ``unhandled``.
     """
 
     name: str
@@ -40,6 +43,7 @@ class Stage(Protocol):
 
 
 Rejected = tuple[Record, PoisonMessage]
+Sent = tuple[Record, Delivery, bool]  # the input record, the send of one of its outputs, a dead letter?
 
 
 class BatchStage(Stage, Protocol):
@@ -58,8 +62,9 @@ class BatchStage(Stage, Protocol):
 
 class StageRunner:
     """Runs ``stage`` over a consumer until ``stop`` is set. ``run`` blocks; it raises
-    TransientError when retries are spent and DeadLetterRatioExceeded when most input is poison,
-    in both cases without committing the batch at hand."""
+    TransientError when retries are spent, ConfigError when a dependency refuses the
+    configuration and DeadLetterRatioExceeded when most input is poison, in every case without
+    committing the batch at hand."""
 
     def __init__(self, stage: Stage, consumer: ConsumerPort, producer: ProducerPort, settings: RuntimeSettings,
                  on_progress: Callable[[], None] = lambda: None, sleep: Callable[[float], None] = time.sleep):
@@ -99,7 +104,7 @@ class StageRunner:
             raise TransientError("the commit on a rebalance failed") from self._revoke_failed
 
     def _process(self, records: list[Record]) -> None:
-        deliveries: list[Delivery] = []
+        deliveries: list[Sent] = []
         for index, record in enumerate(records):
             try:
                 outputs = self._handle(record)
@@ -107,12 +112,25 @@ class StageRunner:
                 self._flush_and_commit(deliveries)
                 self._pause(records[index:], exc)
                 return
-            for output in outputs:
-                deliveries.append(self.producer.send(output))
-                RECORDS_PRODUCED.labels(stage=self.stage.name, topic=output.topic).inc()
+            deliveries += self._send(record, outputs)
             RECORDS_CONSUMED.labels(stage=self.stage.name).inc()
             self._done[(record.topic, record.partition)] = record.offset + 1
         self._flush_and_commit(deliveries)
+
+    def _send(self, record: Record, outputs: list[Output], dead_letters: bool = False) -> list[Sent]:
+        """Send ``record``'s outputs; when the client refuses one as poison (a record too large),
+        the record is dead-lettered instead (outputs already sent stay: consumers are idempotent)."""
+        sent: list[Sent] = []
+        for output in outputs:
+            try:
+                sent.append((record, self.producer.send(output), dead_letters))
+            except Exception as exc:
+                kind = translate(exc)
+                if dead_letters or not isinstance(kind, PoisonMessage):
+                    raise
+                return sent + self._send(record, self._poisoned(record, kind, handled=True), dead_letters=True)
+            RECORDS_PRODUCED.labels(stage=self.stage.name, topic=output.topic).inc()
+        return sent
 
     def _retrying(self, fn: Callable[[], T]) -> T:
         s = self.settings
@@ -125,11 +143,9 @@ class StageRunner:
             outputs = self._retrying(lambda: self.stage.handle(record))
         except PoisonMessage as exc:
             return self._poisoned(record, exc)
-        except (TransientError, Backpressure):
+        except (TransientError, Backpressure, ConfigError):
             raise
         except Exception as exc:
-            if is_transient(exc):
-                raise
             log.exception("unhandled error; dead-lettering the record",
                           extra={"stage": self.stage.name, "offset": record.offset})
             return self._poisoned(record, PoisonMessage("unhandled", f"{type(exc).__name__}: {exc}"))
@@ -148,30 +164,44 @@ class StageRunner:
             self._guard.observe(True)
         return [dead_letter(record, exc, self.stage.name)]
 
-    def _make_durable(self) -> list[Delivery]:
+    def _make_durable(self) -> list[Sent]:
         """The stage's own writes durable; the records it refused dead-lettered (sent, not flushed)."""
         durable = getattr(self.stage, "durable", None)
         if durable is None:
             return []
         deliveries = []
         for record, exc in self._retrying(durable):
-            for output in self._poisoned(record, exc, handled=True):
-                deliveries.append(self.producer.send(output))
-                RECORDS_PRODUCED.labels(stage=self.stage.name, topic=output.topic).inc()
+            deliveries += self._send(record, self._poisoned(record, exc, handled=True), dead_letters=True)
         return deliveries
 
-    def _flush_and_commit(self, deliveries: Sequence[Delivery] = ()) -> None:
+    def _flush_and_commit(self, deliveries: Sequence[Sent] = ()) -> None:
         if not self._done:
             return
         deliveries = [*deliveries, *self._make_durable()]
-        self.producer.flush(FLUSH_TIMEOUT_SECONDS)
-        for delivery in deliveries:
-            error = delivery.error()
-            if error is not None:
-                raise TransientError(f"an output was not acknowledged: {error!r}")
+        while True:
+            self.producer.flush(FLUSH_TIMEOUT_SECONDS)
+            deliveries = self._refused_outputs_dead_lettered(deliveries)
+            if not deliveries:
+                break
         self.consumer.commit(dict(self._done))
         COMMITS.labels(stage=self.stage.name).inc()
         self._done.clear()
+
+    def _refused_outputs_dead_lettered(self, deliveries: Sequence[Sent]) -> list[Sent]:
+        """After a flush: dead letters (sent, not flushed) for the records whose output the broker
+        refused as poison (too large for its topic). Raises TransientError when any other send
+        failed, or when a dead letter itself was refused (nothing is committed either way)."""
+        refused: dict[tuple[str, int, int], tuple[Record, PoisonMessage]] = {}
+        for record, delivery, is_dead_letter in deliveries:
+            error = delivery.error()
+            if error is None:
+                continue
+            kind = translate(error)
+            if not isinstance(kind, PoisonMessage) or is_dead_letter:
+                raise TransientError(f"an output was not acknowledged: {kind or repr(error)}") from error
+            refused.setdefault((record.topic, record.partition, record.offset), (record, kind))
+        return [sent for record, kind in refused.values()
+                for sent in self._send(record, self._poisoned(record, kind, handled=True), dead_letters=True)]
 
     def _pause(self, unhandled: list[Record], exc: Backpressure) -> None:
         """Rewind to the first unhandled record of each partition, then poll while paused."""

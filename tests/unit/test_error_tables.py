@@ -1,0 +1,181 @@
+"""Each adapter's table, class by class, against the libraries' real exception types; and the
+runtime acting on the kinds: transient retried then stopped, configuration stopped at once,
+poison dead-lettered. The integration half (the same exceptions raised by the real servers) is in
+tests/integration/test_dependency_faults.py."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from kafka import errors as kafka_errors
+from mailpipe.common.adapters import translate
+from mailpipe.common.errors import ConfigError, DependencyConfigError, PoisonMessage, TransientError
+from mailpipe.common.runtime.loop import StageRunner
+from mailpipe.common.runtime.ports import Output, Record
+from mailpipe.common.settings import RuntimeSettings
+from psycopg import errors as pg
+
+from tests.support.harness import MemoryHarness
+
+
+def client_error(code: str, status: int) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"server says {code}"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+
+
+@pytest.mark.parametrize(("code", "status"), [
+    ("500", 500), ("502", 502), ("503", 503), ("504", 504), ("InternalError", 500),
+    ("ServiceUnavailable", 503), ("SlowDown", 503), ("RequestTimeout", 400), ("SomethingNew", 500),
+])
+def test_s3_server_trouble_is_transient(code: str, status: int) -> None:
+    assert isinstance(translate(client_error(code, status)), TransientError)
+
+
+@pytest.mark.parametrize("exc", [
+    EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+    ConnectionClosedError(endpoint_url="http://127.0.0.1:1"),
+    ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+    ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"),
+    ResponseStreamingError(error="reset"),
+])
+def test_s3_connection_failures_are_transient(exc: Exception) -> None:
+    assert isinstance(translate(exc), TransientError)
+
+
+@pytest.mark.parametrize(("code", "status", "variable"), [
+    ("403", 403, "MAILPIPE_S3__SECRET_ACCESS_KEY"),
+    ("AccessDenied", 403, "MAILPIPE_S3__ACCESS_KEY_ID"),
+    ("InvalidAccessKeyId", 403, "MAILPIPE_S3__ACCESS_KEY_ID"),
+    ("SignatureDoesNotMatch", 403, "MAILPIPE_S3__SECRET_ACCESS_KEY"),
+    ("NoSuchBucket", 404, "MAILPIPE_S3__BUCKET"),
+    ("UnknownButForbidden", 403, "MAILPIPE_S3__ACCESS_KEY_ID"),
+])
+def test_s3_refusing_who_we_are_is_a_configuration_error_naming_the_variable(code: str, status: int,
+                                                                            variable: str) -> None:
+    kind = translate(client_error(code, status))
+    assert isinstance(kind, DependencyConfigError)
+    assert kind.dependency == "s3" and variable in kind.variables and variable in str(kind)
+
+
+def test_s3_missing_credentials_are_configuration() -> None:
+    assert isinstance(translate(NoCredentialsError()), DependencyConfigError)
+
+
+@pytest.mark.parametrize("code", ["NoSuchKey", "EntityTooLarge", "KeyTooLongError", "InvalidArgument"])
+def test_s3_one_bad_object_is_poison(code: str) -> None:
+    assert isinstance(translate(client_error(code, 400)), PoisonMessage)
+
+
+@pytest.mark.parametrize("cls", [pg.ProgramLimitExceeded, pg.StatementTooComplex, psycopg.DataError,
+                                 pg.CharacterNotInRepertoire, pg.NumericValueOutOfRange, pg.UntranslatableCharacter,
+                                 pg.StringDataRightTruncation, pg.UniqueViolation, pg.NotNullViolation])
+def test_postgres_values_one_record_brings_are_poison(cls: type[Exception]) -> None:
+    kind = translate(cls("refused"))
+    assert isinstance(kind, PoisonMessage) and kind.reason == "database_refused"
+
+
+@pytest.mark.parametrize("cls", [psycopg.OperationalError, pg.SerializationFailure, pg.DeadlockDetected,
+                                 pg.AdminShutdown, pg.CannotConnectNow, pg.TooManyConnections, pg.QueryCanceled,
+                                 pg.ConnectionFailure, psycopg.InterfaceError, pg.LockNotAvailable])
+def test_postgres_connection_and_concurrency_failures_are_transient(cls: type[Exception]) -> None:
+    assert isinstance(translate(cls("away")), TransientError)
+
+
+@pytest.mark.parametrize("cls", [pg.InvalidPassword, pg.InvalidAuthorizationSpecification, pg.InvalidCatalogName,
+                                 pg.UndefinedTable, pg.InsufficientPrivilege])
+def test_postgres_refusing_the_configuration_names_the_dsn(cls: type[Exception]) -> None:
+    kind = translate(cls("no"))
+    assert isinstance(kind, DependencyConfigError) and kind.variables == ("MAILPIPE_POSTGRES__DSN",)
+
+
+@pytest.mark.parametrize("cls", [kafka_errors.KafkaTimeoutError, kafka_errors.KafkaConnectionError,
+                                 kafka_errors.NotLeaderForPartitionError, kafka_errors.RequestTimedOutError,
+                                 kafka_errors.CommitFailedError, kafka_errors.UnknownTopicOrPartitionError,
+                                 kafka_errors.NodeNotReadyError])
+def test_kafka_retriable_failures_are_transient(cls: type[Exception]) -> None:
+    assert isinstance(translate(cls()), TransientError)
+
+
+def test_kafka_record_too_large_is_poison() -> None:
+    kind = translate(kafka_errors.MessageSizeTooLargeError())
+    assert isinstance(kind, PoisonMessage) and kind.reason == "record_too_large"
+
+
+@pytest.mark.parametrize("cls", [kafka_errors.TopicAuthorizationFailedError, kafka_errors.GroupAuthorizationFailedError,
+                                 kafka_errors.SaslAuthenticationFailedError])
+def test_kafka_authorization_is_configuration(cls: type[Exception]) -> None:
+    assert isinstance(translate(cls()), DependencyConfigError)
+
+
+def test_a_bug_is_not_a_dependency_error() -> None:
+    assert translate(KeyError("x")) is None and translate(ValueError("x")) is None
+
+
+# The runtime acting on the kinds.
+FAST = RuntimeSettings(retry_attempts=3, retry_backoff_seconds=0.0, dlq_min_records=50, poll_timeout_seconds=0.1)
+
+
+class Failing:
+    """Raises ``exc`` for the value ``bad``; echoes everything else to ``out``."""
+
+    name = "failing"
+
+    def __init__(self, out: str, exc: Exception) -> None:
+        self.out, self.exc, self.calls = out, exc, 0
+
+    def handle(self, record: Record) -> list[Output]:
+        if record.value == b"bad":
+            self.calls += 1
+            raise self.exc
+        return [Output(self.out, record.key, record.value)]
+
+
+def _run(exc: Exception) -> tuple[MemoryHarness, Failing, BaseException | None]:
+    h = MemoryHarness()
+    for topic in ("in", "out", "in.dlq"):
+        h.create_topic(topic)
+    for value in (b"ok1", b"bad", b"ok2"):
+        h.produce("in", b"k", value)
+    stage = Failing("out", exc)
+    runner = StageRunner(stage, h.consumer("g", ["in"]), h.producer(), FAST, sleep=lambda s: None)
+    try:
+        while runner.run_once():
+            pass
+    except Exception as raised:
+        return h, stage, raised
+    return h, stage, None
+
+
+@pytest.mark.parametrize("exc", [client_error("503", 503), client_error("SlowDown", 503),
+                                 ReadTimeoutError(endpoint_url="http://s3")])
+def test_an_s3_outage_is_retried_then_stops_the_stage_without_dead_letters(exc: Exception) -> None:
+    h, stage, raised = _run(exc)
+    assert isinstance(raised, TransientError)
+    assert stage.calls == FAST.retry_attempts
+    assert h.read_all("in.dlq") == [] and h.committed("g", "in") is None
+
+
+@pytest.mark.parametrize("exc", [client_error("InvalidAccessKeyId", 403), client_error("SignatureDoesNotMatch", 403),
+                                 client_error("NoSuchBucket", 404), pg.InvalidPassword("no")])
+def test_a_refused_configuration_stops_the_stage_at_once_without_dead_letters(exc: Exception) -> None:
+    h, stage, raised = _run(exc)
+    assert isinstance(raised, ConfigError)
+    assert stage.calls == 1
+    assert h.read_all("in.dlq") == [] and h.committed("g", "in") is None
+
+
+def test_a_value_over_a_postgres_limit_is_dead_lettered_and_the_next_record_goes_through() -> None:
+    h, stage, raised = _run(pg.ProgramLimitExceeded("index row size 10040 exceeds btree version 4 maximum 2704"))
+    assert raised is None and stage.calls == 1
+    dead = h.read_all("in.dlq")
+    assert [r.value for r in dead] == [b"bad"] and dict(dead[0].headers)["dlq-reason"] == b"database_refused"
+    assert [r.value for r in h.read_all("out")] == [b"ok1", b"ok2"]
