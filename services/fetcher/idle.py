@@ -14,7 +14,7 @@ from typing import Any
 from ..common import metrics
 from .sources.imap import ImapMailSource
 
-CHECK_SECONDS = 0.5  # how long one idle_check waits: bounds the reaction to stop and lost leases
+CHECK_SECONDS = 0.5  # how long one idle_check waits: bounds the reaction to stop, lost leases and tools
 NEWS = (b"EXISTS", b"RECENT")
 
 

@@ -7,6 +7,11 @@ bumps ``lease_generation``; writes made under a lease check owner and generation
 a replica that stalled past its lease cannot advance state the new owner now holds. Times are the
 database's clock, never a replica's. Every function blocks on the connection; psycopg errors
 propagate.
+
+An operator tool that needs a mailbox another holds asks for it (``request_handover``): the
+holder sees the request (``handover_requested``), ends its run at the next batch or IDLE wake-up,
+and ``release`` gives the lease straight to the tool with a new generation, so neither another
+replica nor the old holder can read the mailbox while the tool does.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from threading import Event
 from typing import Any
 
 from .errors import LeaseLost, MailboxUnavailable
+
+HANDOVER_WAIT_SECONDS = 30.0  # how long a tool waits, by default, for a holder to hand a mailbox over
 
 
 @dataclass
@@ -27,6 +34,7 @@ class Lease:
     generation: int
     taken_over: bool = False
     lost: Event = field(default_factory=Event, repr=False)
+    handover: Event = field(default_factory=Event, repr=False)  # a tool asked for it: end the run
 
 
 _CLAIM = """
@@ -36,6 +44,7 @@ WITH due AS (
     WHERE (a.config ->> 'enabled')::boolean
       AND s.next_run_at <= now()
       AND (s.lease_expires_at IS NULL OR s.lease_expires_at < now())
+      AND NOT coalesce(s.handover_until > now(), false)  -- a tool waits for it: the tool goes first
     ORDER BY s.next_run_at
     LIMIT %(limit)s
     FOR UPDATE OF s SKIP LOCKED
@@ -85,13 +94,25 @@ def backoff_seconds(failures: int, base_seconds: float, max_seconds: float) -> f
     return float(min(max_seconds, base_seconds * 2 ** max(0, failures - 1)))
 
 
-def release(conn: Any, lease: Lease, next_run_seconds: float) -> None:
-    """Give the mailbox back after a successful run; due again in ``next_run_seconds``."""
-    conn.execute(
-        "UPDATE mailbox_schedule SET lease_owner = NULL, lease_expires_at = NULL, failures = 0, "
-        "last_success_at = now(), next_run_at = now() + make_interval(secs => %s) "
-        "WHERE mailbox_id = %s AND lease_owner = %s AND lease_generation = %s",
-        (next_run_seconds, lease.mailbox_id, lease.owner, lease.generation))
+_PENDING = "handover_until > now()"  # a tool's request still waiting for an answer
+_RELEASE = f"""
+UPDATE mailbox_schedule SET
+    lease_owner = CASE WHEN {_PENDING} THEN handover_to END,
+    lease_expires_at = CASE WHEN {_PENDING} THEN now() + make_interval(secs => handover_lease_seconds) END,
+    lease_generation = lease_generation + CASE WHEN {_PENDING} THEN 1 ELSE 0 END,
+    handover_to = NULL, handover_until = NULL, handover_lease_seconds = NULL,
+    failures = 0, last_success_at = now(), next_run_at = now() + make_interval(secs => %s)
+WHERE mailbox_id = %s AND lease_owner = %s AND lease_generation = %s
+RETURNING lease_owner
+"""
+
+
+def release(conn: Any, lease: Lease, next_run_seconds: float) -> str | None:
+    """Give the mailbox back after a successful run; due again in ``next_run_seconds``. When a
+    tool is waiting for it, the lease goes to that tool in the same statement (no replica can
+    claim it in between); returns the tool's owner name then, else None."""
+    row = conn.execute(_RELEASE, (next_run_seconds, lease.mailbox_id, lease.owner, lease.generation)).fetchone()
+    return row[0] if row else None
 
 
 def release_failed(conn: Any, lease: Lease, error: MailboxUnavailable, base_seconds: float,
@@ -122,6 +143,48 @@ def claim_one(conn: Any, owner: str, mailbox_id: str, ttl_seconds: float) -> Lea
             "AND (lease_expires_at IS NULL OR lease_expires_at < now()) RETURNING lease_generation",
             (owner, ttl_seconds, mailbox_id)).fetchone()
     return Lease(mailbox_id, owner, int(row[0])) if row else None
+
+
+def request_handover(conn: Any, mailbox_id: str, requester: str, wait_seconds: float, lease_seconds: float) -> bool:
+    """Ask the holder of ``mailbox_id`` to give its lease to ``requester`` within ``wait_seconds``.
+    False while another tool's request is pending (one request per mailbox at a time)."""
+    done: bool = conn.execute(
+        "UPDATE mailbox_schedule SET handover_to = %s, handover_until = now() + make_interval(secs => %s), "
+        "handover_lease_seconds = %s WHERE mailbox_id = %s "
+        "AND (handover_to IS NULL OR handover_to = %s OR handover_until <= now())",
+        (requester, wait_seconds, lease_seconds, mailbox_id, requester)).rowcount == 1
+    return done
+
+
+def withdraw_handover(conn: Any, mailbox_id: str, requester: str) -> None:
+    """Take back ``requester``'s request (answered or not)."""
+    conn.execute("UPDATE mailbox_schedule SET handover_to = NULL, handover_until = NULL, "
+                 "handover_lease_seconds = NULL WHERE mailbox_id = %s AND handover_to = %s", (mailbox_id, requester))
+
+
+def handed_over(conn: Any, mailbox_id: str, requester: str) -> Lease | None:
+    """The lease the holder gave ``requester``, once it did."""
+    row = conn.execute("SELECT lease_generation FROM mailbox_schedule WHERE mailbox_id = %s AND lease_owner = %s "
+                       "AND lease_expires_at > now()", (mailbox_id, requester)).fetchone()
+    return Lease(mailbox_id, requester, int(row[0])) if row else None
+
+
+def handover_requested(conn: Any, held: list[Lease]) -> list[Lease]:
+    """Which of ``held`` a tool is waiting for (one primary-key lookup per lease: cheap enough
+    to ask every claim interval)."""
+    if not held:
+        return []
+    rows = conn.execute(f"SELECT mailbox_id, lease_generation FROM mailbox_schedule WHERE mailbox_id = ANY(%s) "
+                        f"AND {_PENDING}", ([lease.mailbox_id for lease in held],)).fetchall()
+    asked = {(m, int(g)) for m, g in rows}
+    return [lease for lease in held if (lease.mailbox_id, lease.generation) in asked]
+
+
+def holder(conn: Any, mailbox_id: str) -> tuple[str | None, Any]:
+    """Who holds ``mailbox_id``'s lease now, and until when (the database's time)."""
+    row = conn.execute("SELECT lease_owner, lease_expires_at FROM mailbox_schedule WHERE mailbox_id = %s",
+                       (mailbox_id,)).fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def hand_back(conn: Any, lease: Lease) -> None:

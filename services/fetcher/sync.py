@@ -49,7 +49,11 @@ class RunContext:
     uidnext_seen: dict[str, int | None] = field(default_factory=dict)  # per folder, by the last full read
 
     def should_yield(self) -> bool:
-        return self.stop.is_set() or self.lease.lost.is_set() or time.monotonic() >= self.deadline
+        """Stop after the current batch: the process stops, the lease is lost or asked for by a
+        tool (``accounts reindex`` ...), or the run's time box is over."""
+        lease = self.lease
+        return (self.stop.is_set() or lease.lost.is_set() or lease.handover.is_set()
+                or time.monotonic() >= self.deadline)
 
 
 @dataclass(frozen=True)

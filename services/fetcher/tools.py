@@ -4,8 +4,11 @@ hold its lease while they work, so they never run beside a fetcher replica on th
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,28 +17,43 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from typing import Any
 
-from . import checkpoint, leases
+from . import checkpoint, leases, runs
 from .accounts.ops import Ops
 from .credentials import login_secret
 from .errors import MailboxUnavailable
-from .leases import Lease
+from .leases import HANDOVER_WAIT_SECONDS, Lease
 from .publisher import Publisher
 from .sources.imap import ImapMailSource
 from .sync import RunContext, publish_uids, sync_imap_folder
 
 TOOL_LEASE_SECONDS = 60.0
+_LOOK_SECONDS = 0.25
+
+
+class LeaseBusy(LookupError):
+    """The mailbox's holder did not hand it over in time; the message names the holder."""
+
+
+@dataclass
+class ToolRun:
+    """A tool's hold on a mailbox: its lease, and how many messages it published (for fetch_runs)."""
+
+    lease: Lease
+    messages: int = 0
 
 
 @contextmanager
-def tool_lease(ops: Ops, mailbox_id: str, wait_seconds: float = 30.0) -> Iterator[Lease]:
-    """Hold ``mailbox_id``'s lease (heartbeated) for the block. Raises LookupError when a replica
-    keeps it longer than ``wait_seconds``."""
-    owner = f"mailpipe-tool-{threading.get_native_id()}"
-    deadline = time.monotonic() + wait_seconds
-    while (lease := leases.claim_one(ops.conn, owner, mailbox_id, TOOL_LEASE_SECONDS)) is None:
-        if time.monotonic() > deadline:
-            raise LookupError(f"{mailbox_id} is being fetched by a replica right now; try again shortly")
-        time.sleep(0.5)
+def tool_lease(ops: Ops, mailbox_id: str, purpose: str,
+               wait_seconds: float = HANDOVER_WAIT_SECONDS) -> Iterator[ToolRun]:
+    """Hold ``mailbox_id``'s lease (heartbeated) for the block, recorded as a run named
+    ``purpose`` in fetch_runs. A free or expired lease is taken at once; one a replica holds is
+    asked for, and the replica hands it over when its run reaches the next batch or IDLE wake-up
+    (push mailboxes never release it otherwise). Blocks up to ``wait_seconds``; raises LeaseBusy
+    naming the holder when it did not answer, LookupError for an unknown account."""
+    ops.stored(mailbox_id)
+    owner = f"tool:{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    lease = _acquire(ops.conn, mailbox_id, owner, wait_seconds)
+    run, run_id, outcome = ToolRun(lease), runs.start(ops.conn, lease), f"failed:{purpose}"
     done = threading.Event()
 
     def beat() -> None:
@@ -46,11 +64,48 @@ def tool_lease(ops: Ops, mailbox_id: str, wait_seconds: float = 30.0) -> Iterato
     beater = threading.Thread(target=beat, daemon=True)
     beater.start()
     try:
-        yield lease
+        yield run
+        outcome = purpose
     finally:
         done.set()
         beater.join()
+        runs.finish(ops.conn, run_id, outcome, run.messages)  # ended before the lease is free, as replicas do
         leases.hand_back(ops.conn, lease)
+
+
+def _acquire(conn: Any, mailbox_id: str, owner: str, wait_seconds: float) -> Lease:
+    deadline = time.monotonic() + wait_seconds
+    asked = False
+    try:
+        while True:
+            lease = (leases.claim_one(conn, owner, mailbox_id, TOOL_LEASE_SECONDS)
+                     or leases.handed_over(conn, mailbox_id, owner))
+            if lease is not None:
+                return lease
+            if time.monotonic() >= deadline:
+                break
+            if not asked:  # False while another tool's request is pending: ask again next time
+                asked = leases.request_handover(conn, mailbox_id, owner, wait_seconds, TOOL_LEASE_SECONDS)
+            time.sleep(_LOOK_SECONDS)
+    finally:
+        if asked:
+            leases.withdraw_handover(conn, mailbox_id, owner)
+    # the holder may have answered between the last look and the withdrawal
+    if (lease := leases.handed_over(conn, mailbox_id, owner)) is not None:
+        return lease
+    raise LeaseBusy(_busy_text(conn, mailbox_id, wait_seconds))
+
+
+def _busy_text(conn: Any, mailbox_id: str, wait_seconds: float) -> str:
+    who, until = leases.holder(conn, mailbox_id)
+    if who is None:
+        return f"{mailbox_id} changed hands all the time for {wait_seconds:g} s; try again"
+    held = f"lease renewed until {until:%Y-%m-%d %H:%M:%S %Z}"
+    if who.startswith("tool:"):
+        return f"{mailbox_id} is in use by another operator tool ({who}, {held}); try again when it is done"
+    return (f"{mailbox_id} is held by replica {who} ({held}), which did not hand it over within "
+            f"{wait_seconds:g} s: it may be finishing a long batch, be stuck, or run a fetcher without lease "
+            "hand-over; try again, or stop that replica (other replicas take its mailboxes once its lease expires)")
 
 
 def ops_connection(ops: Ops) -> Any:
@@ -85,20 +140,23 @@ def reload(ops: Ops, mailbox_id: str) -> dict[str, Any]:
     return {"account": mailbox_id, "reloaded": True}
 
 
-def download(ops: Ops, mailbox_id: str, folder: str) -> dict[str, Any]:
+def download(ops: Ops, mailbox_id: str, folder: str, wait_seconds: float = HANDOVER_WAIT_SECONDS) -> dict[str, Any]:
     """Read ``folder`` once now (subscribed or not), from its cursor."""
-    with tool_lease(ops, mailbox_id) as lease, imap_of(ops, mailbox_id) as src:
-        ctx = _context(ops, lease)
+    with tool_lease(ops, mailbox_id, "download", wait_seconds) as run, imap_of(ops, mailbox_id) as src:
+        ctx = _context(ops, run.lease)
         sync_imap_folder(src, ctx, folder)
+        run.messages = ctx.published
     return {"account": mailbox_id, "folder": folder, "published": ctx.published}
 
 
-def reindex(ops: Ops, mailbox_id: str, folder: str, only_uids: list[int] | None = None) -> dict[str, Any]:
+def reindex(ops: Ops, mailbox_id: str, folder: str, only_uids: list[int] | None = None,
+            wait_seconds: float = HANDOVER_WAIT_SECONDS) -> dict[str, Any]:
     """Publish the folder's already-fetched messages (or ``only_uids`` of them) again, so parsing
     and matching run on them anew — after a directory change, or to replay a message that was
     dead-lettered because the server could not deliver it. The cursor does not move; the ledger
-    is refreshed."""
-    with tool_lease(ops, mailbox_id) as lease, imap_of(ops, mailbox_id) as src:
+    is refreshed. A replica holding the mailbox (a push mailbox in IDLE) is asked to hand it over."""
+    with tool_lease(ops, mailbox_id, "reindex", wait_seconds) as run, imap_of(ops, mailbox_id) as src:
+        lease = run.lease
         ctx = _context(ops, lease)
         status = src.examine(folder)
         cursor = checkpoint.load_cursor(ops.conn, mailbox_id, folder)
@@ -109,6 +167,7 @@ def reindex(ops: Ops, mailbox_id: str, folder: str, only_uids: list[int] | None 
             with ops.conn.transaction():
                 leases.guard(ops.conn, lease)
                 checkpoint.write_ledger(ops.conn, entries)
+            run.messages = ctx.published
     return {"account": mailbox_id, "folder": folder, "published": ctx.published}
 
 
@@ -168,7 +227,7 @@ WHOLLY_IMPORTED = ("published", "claim_checked")  # ledger outcomes whose bodies
 
 
 def purge_server(ops: Ops, mailbox_id: str, older_than_months: int, confirm: bool,
-                 today: date | None = None) -> dict[str, Any]:
+                 today: date | None = None, wait_seconds: float = HANDOVER_WAIT_SECONDS) -> dict[str, Any]:
     """Delete mail older than ``older_than_months`` from the server (not from mailpipe). A dry run
     unless ``confirm``. Only messages the ledger shows as imported are ever deleted; the report
     lists the others as kept. Imported means the whole message went downstream: a header-only
@@ -176,7 +235,8 @@ def purge_server(ops: Ops, mailbox_id: str, older_than_months: int, confirm: boo
     cutoff = months_back(today or date.today(), older_than_months)
     report: dict[str, Any] = {"account": mailbox_id, "before": cutoff.isoformat(), "dry_run": not confirm,
                               "folders": {}}
-    with tool_lease(ops, mailbox_id) as lease, imap_of(ops, mailbox_id) as src:
+    with tool_lease(ops, mailbox_id, "purge_server", wait_seconds) as run, imap_of(ops, mailbox_id) as src:
+        lease = run.lease
         for folder in src.account.sync_folders:
             status = src.examine(folder)
             old = src.uids_before(cutoff)

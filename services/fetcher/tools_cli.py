@@ -8,6 +8,7 @@ from typing import Any
 
 from ..cli import print_json
 from .accounts.ops import Ops, with_ops
+from .leases import HANDOVER_WAIT_SECONDS
 
 
 def register_tools(accounts: Any) -> None:
@@ -19,7 +20,8 @@ def register_tools(accounts: Any) -> None:
     p.add_argument("id")
     p.add_argument("--folder", default="INBOX")
     p.add_argument("--uid", type=int, action="append", help="only this UID (repeatable): replay a dead letter")
-    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.reindex(ops, a.id, a.folder, a.uid)))
+    _wait_flag(p)
+    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.reindex(ops, a.id, a.folder, a.uid, a.wait_seconds)))
     p = accounts.add_parser("overview", help="what the server had on a day, and what happened to each message")
     p.add_argument("id")
     p.add_argument("--date", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD")
@@ -30,7 +32,9 @@ def register_tools(accounts: Any) -> None:
     p.add_argument("--older-than-months", type=int, required=True)
     p.add_argument("--yes-delete-from-server", dest="confirm", action="store_true",
                    help="really delete (without it: only report what would be deleted)")
-    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.purge_server(ops, a.id, a.older_than_months, a.confirm)))
+    _wait_flag(p)
+    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.purge_server(ops, a.id, a.older_than_months, a.confirm,
+                                                                        wait_seconds=a.wait_seconds)))
     for name, on in (("subscribe", True), ("unsubscribe", False)):
         p = accounts.add_parser(name, help=f"{'read' if on else 'stop reading'} a folder on every run")
         p.add_argument("id")
@@ -39,7 +43,14 @@ def register_tools(accounts: Any) -> None:
     p = accounts.add_parser("download", help="read one folder once, now")
     p.add_argument("id")
     p.add_argument("folder")
-    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.download(ops, a.id, a.folder)))
+    _wait_flag(p)
+    p.set_defaults(handler=lambda a: _run(lambda ops, t: t.download(ops, a.id, a.folder, a.wait_seconds)))
+
+
+def _wait_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait-seconds", type=float, default=HANDOVER_WAIT_SECONDS,
+                   help="how long a replica holding the mailbox may take to hand it over "
+                        f"(default {HANDOVER_WAIT_SECONDS:g})")
 
 
 def _run(fn: Any) -> int:

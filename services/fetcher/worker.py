@@ -77,6 +77,7 @@ class Replica:
             if now >= next_beat:
                 self._heartbeat(conn)
                 next_beat = now + self.s.lease_seconds / 3
+            self._answer_handovers(conn)
             if now >= next_gauges:
                 metrics.UNFETCHED.set(checkpoint.unfetched_total(conn))
                 next_gauges = now + GAUGE_INTERVAL_SECONDS
@@ -97,9 +98,19 @@ class Replica:
         with self._lock:
             held = list(self.held.values())
         for lease in held:
-            if not leases.heartbeat(conn, lease, self.s.lease_seconds):
+            if not leases.heartbeat(conn, lease, self.s.lease_seconds) and not lease.handover.is_set():
                 metrics.LEASES_LOST.inc()
                 log.warning("lease lost to another replica", extra={"mailbox_id": lease.mailbox_id})
+
+    def _answer_handovers(self, conn: Any) -> None:
+        """Tell the runs of mailboxes a tool asked for to end (an IDLE loop wakes within
+        CHECK_SECONDS, a fetch after its batch); ``release`` then gives the lease to the tool."""
+        with self._lock:
+            held = [lease for lease in self.held.values() if not lease.handover.is_set()]
+        for lease in leases.handover_requested(conn, held):
+            log.info("an operator tool asked for the mailbox; ending the run to hand it over",
+                     extra={"mailbox_id": lease.mailbox_id})
+            lease.handover.set()
 
     def _run_guarded(self, lease: Lease) -> None:
         try:
@@ -127,7 +138,7 @@ class Replica:
             secret = login_secret(conn, self.box, account, stored.sealed_secrets, self.s.timeout_seconds)
             with metrics.POLL_SECONDS.labels(protocol=account.protocol).time():
                 complete = self._read(account, secret, ctx)
-            outcome = "complete" if complete else "yielded"
+            outcome = "handed_over" if lease.handover.is_set() else "complete" if complete else "yielded"
         except MailboxUnavailable as exc:
             failure, outcome = exc, f"error:{exc.kind}"
             metrics.FETCH_ERRORS.labels(kind=exc.metric_kind).inc()
@@ -151,7 +162,9 @@ class Replica:
         elif outcome != "lease_lost":
             # a push mailbox wants a replica at all times, so it is due again as soon as it is released
             due_in = account.poll_interval_seconds if complete and not account.push else 0
-            leases.release(conn, lease, due_in)
+            if (tool := leases.release(conn, lease, due_in)) is not None:
+                log.info("mailbox handed over to an operator tool", extra={"mailbox_id": lease.mailbox_id,
+                                                                          "tool": tool})
             self._last_success = time.time()
             metrics.LAST_SUCCESS.set(self._last_success)
 
@@ -169,6 +182,6 @@ class Replica:
         # A push mailbox keeps its lease for as long as the replica runs, so its runs need no time box.
         ctx.deadline = float("inf")
         idle_loop(src, account.sync_folders[0], self.s.idle_reissue_seconds, account.poll_interval_seconds,
-                  keep_going=lambda: not (self.stop.is_set() or ctx.lease.lost.is_set()),
+                  keep_going=lambda: not ctx.should_yield(),
                   sync_folder=lambda folder: sync_imap_folder(src, ctx, folder),
                   sync_all=lambda: sync_imap(src, ctx), uidnext_seen=ctx.uidnext_seen.get)

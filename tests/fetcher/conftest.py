@@ -7,18 +7,21 @@ Dovecot users, so tests never see each other's mail.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
-from mailpipe.common import clients
+from mailpipe.common import admin, clients
 from mailpipe.common.health import Health
 from mailpipe.common.messages import Sighting
 from mailpipe.common.runtime.kafka_ports import KafkaProducerPort
 from mailpipe.common.runtime.ports import Record
 from mailpipe.common.settings import KafkaSettings, PostgresSettings
 from mailpipe.devtools import mailboxes
+from mailpipe.devtools.processes import ServiceProcess, free_port, stop_all
 from mailpipe.fetcher import leases
 from mailpipe.fetcher.accounts.model import Account
 from mailpipe.fetcher.accounts.secrets import SecretBox, SecretsSettings
@@ -96,6 +99,34 @@ def world(pg_dsn: str, unique: str) -> Iterator[FetchWorld]:
     conn.close()
     producer.close()
     kafka.close()
+
+
+@pytest.fixture
+def replicas(world: FetchWorld, tmp_path: Path) -> Iterator[Callable[..., dict[str, ServiceProcess]]]:
+    """Starts fetcher replicas as processes on this test's database and topic; stops them after."""
+    admin.create_topics()  # a replica publishes mailbox options to mail.mailboxes at start
+    started: dict[str, ServiceProcess] = {}
+
+    def start(names: list[str], **settings: str) -> dict[str, ServiceProcess]:
+        for name in names:
+            env = {"MAILPIPE_POSTGRES__DSN": world.dsn, "MAILPIPE_FETCH__RAW_TOPIC": world.topic,
+                   "MAILPIPE_FETCH__REPLICA_ID": name, "MAILPIPE_FETCH__CLAIM_INTERVAL_SECONDS": "0.2",
+                   **{f"MAILPIPE_FETCH__{k.upper()}": v for k, v in settings.items()}}
+            started[name] = ServiceProcess("fetcher", env, tmp_path / f"{name}.log", free_port())
+            started[name].start()
+        return started
+
+    yield start
+    stop_all(started)
+    for log in sorted(tmp_path.glob("*.log")):
+        print(f"===== {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
 
 
 def message(n: int, tag: str, body: str = "hello", extra_headers: str = "") -> bytes:

@@ -7,43 +7,16 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from mailpipe.devtools import mailboxes
-from mailpipe.devtools.processes import ServiceProcess, free_port, stop_all
+from mailpipe.devtools.processes import ServiceProcess, stop_all
 
 from tests.conftest import stack_env
-from tests.fetcher.conftest import FetchWorld, message
+from tests.fetcher.conftest import FetchWorld, message, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.s3, pytest.mark.imap]
-
-
-@pytest.fixture
-def replicas(world: FetchWorld, tmp_path: Path) -> Iterator[Callable[..., dict[str, ServiceProcess]]]:
-    started: dict[str, ServiceProcess] = {}
-
-    def start(names: list[str], **settings: str) -> dict[str, ServiceProcess]:
-        for name in names:
-            env = {"MAILPIPE_POSTGRES__DSN": world.dsn, "MAILPIPE_FETCH__RAW_TOPIC": world.topic,
-                   "MAILPIPE_FETCH__REPLICA_ID": name, "MAILPIPE_FETCH__CLAIM_INTERVAL_SECONDS": "0.2",
-                   **{f"MAILPIPE_FETCH__{k.upper()}": v for k, v in settings.items()}}
-            started[name] = ServiceProcess("fetcher", env, tmp_path / f"{name}.log", free_port())
-            started[name].start()
-        return started
-
-    yield start
-    stop_all(started)
-    for log in sorted(tmp_path.glob("*.log")):
-        print(f"===== {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def test_three_replicas_share_thirty_mailboxes_and_take_over_a_killed_one(world: FetchWorld, replicas) -> None:  # type: ignore[no-untyped-def]
