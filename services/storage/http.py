@@ -170,6 +170,11 @@ def make_server(host: str, port: int, token: str, connect: Callable[[], Any], *,
                 return self._send(400, {"error": f"a parameter value the database refuses ({type(exc).__name__})"})
             except psycopg.OperationalError:  # the database is away: the caller may retry
                 return self._send(503, {"error": "the database is unavailable; retry later"})
+            except psycopg.Error as exc:  # not the caller's value: our schema or configuration
+                # class and SQLSTATE only: psycopg's text can hold the DSN with its password
+                log.error("emails API: the database refused the read",
+                          extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate})
+                return self._send(500, {"error": "internal error"})
             except Exception:
                 log.exception("emails API: the read failed")
                 return self._send(500, {"error": "internal error"})

@@ -211,6 +211,18 @@ def test_a_value_the_database_refuses_is_400_and_only_an_unreachable_database_50
 
 
 @pytest.mark.postgres
+def test_a_schema_the_read_cannot_use_is_500_logged_without_the_dsn(
+        serve: Serve, pg_dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    # the tables out of reach (as before `mailpipe db migrate`): our fault, not an outage to retry
+    base = serve(connect=lambda: psycopg.connect(pg_dsn, options="-c search_path=nowhere"))
+    with caplog.at_level("ERROR", logger="mailpipe.storage.http"):
+        assert raw_get(base, "mailbox=support") == (500, {"error": "internal error"})
+    # psycopg's own text can carry the DSN: the line holds the class and SQLSTATE, no message or traceback
+    assert [(r.getMessage(), r.error, r.sqlstate, r.exc_info) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("emails API: the database refused the read", "UndefinedTable", "42P01", None)]
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
 def test_the_bearer_scheme_is_case_insensitive(api: str, scheme: str) -> None:
     assert raw_get(api, "mailbox=support", scheme=scheme)[0] == 200
