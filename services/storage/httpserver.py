@@ -112,6 +112,10 @@ class BoundedHTTPServer(HTTPServer):
         try:
             conn, address = self.socket.accept()
         except (BlockingIOError, ConnectionAbortedError):
+            return  # the client left before we took it
+        except OSError as exc:  # out of descriptors (EMFILE): the connection stays in the backlog
+            log.warning("emails API: cannot accept a connection", extra={"error": type(exc).__name__})
+            time.sleep(0.1)  # the listening socket stays readable: do not spin on it
             return
         conn.settimeout(self.socket_timeout_seconds)
         with self._lock:
