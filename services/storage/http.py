@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 
+from ..common.adapters.postgres_errors import TRANSIENT, kind_of, translate
 from .httpserver import BoundedHTTPServer, TimedRequestHandler
 from .reads import Viewer, list_emails
 from .stage import REFUSALS
@@ -168,12 +169,12 @@ def make_server(host: str, port: int, token: str, connect: Callable[[], Any], *,
                         rows = list_emails(conn, **kwargs)
             except REFUSALS as exc:  # before OperationalError: ProgramLimitExceeded is one
                 return self._send(400, {"error": f"a parameter value the database refuses ({type(exc).__name__})"})
-            except psycopg.OperationalError:  # the database is away: the caller may retry
-                return self._send(503, {"error": "the database is unavailable; retry later"})
-            except psycopg.Error as exc:  # not the caller's value: our schema or configuration
-                # class and SQLSTATE only: psycopg's text can hold the DSN with its password
-                log.error("emails API: the database refused the read",
-                          extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate})
+            except psycopg.Error as exc:  # the PostgreSQL adapter's table decides: away, or our fault
+                if kind_of(exc) == TRANSIENT:  # unreachable, restarting, overloaded: the caller may retry
+                    return self._send(503, {"error": "the database is unavailable; retry later"})
+                # our schema or configuration; translate() redacts psycopg's text, which can hold the DSN
+                log.error("emails API: the database refused the read", extra={
+                    "error": type(exc).__name__, "sqlstate": exc.sqlstate, "cause": str(translate(exc))})
                 return self._send(500, {"error": "internal error"})
             except Exception:
                 log.exception("emails API: the read failed")
