@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ..common import clients
+from ..common import clients, logs
 from ..common.errors import ConfigError
 from ..common.settings import load
 from ..matcher.follower import Mailboxes, MailboxFollower
@@ -88,6 +88,7 @@ def serve() -> int:
     from .http import make_server
 
     settings = load(StorageSettings)
+    logs.configure(settings.log.level)  # a long-running server: its errors as JSON lines, with their fields
     opts = settings.storage
     token = opts.api_token.get_secret_value()
     if not token:
