@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one service until SIGTERM")
     run.add_argument("service", choices=SERVICES)
-    run.set_defaults(handler=lambda a: int(importlib.import_module(f"mailpipe.{a.service}.app").main()))
+    run.set_defaults(handler=lambda a: importlib.import_module("mailpipe.common.service").run_service(a.service))
     topics = sub.add_parser("topics", help="Kafka topics from schemas/topics")
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(handler=lambda a: print_json(_admin().create_topics()))

@@ -22,7 +22,12 @@ class PoisonMessage(Exception):
 
 
 class TransientError(Exception):
-    """A dependency failed in a way a retry may fix (connection refused, timeout, broker away)."""
+    """A dependency failed in a way a retry may fix (connection refused, timeout, broker away).
+    ``dependency`` names it (kafka, postgres, s3, imap, smtp) when an adapter raised it."""
+
+    def __init__(self, *args: object, dependency: str | None = None) -> None:
+        super().__init__(*args)
+        self.dependency = dependency
 
 
 class Backpressure(Exception):

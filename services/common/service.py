@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import threading
 from collections.abc import Callable
 
 from . import clients, logs
-from .errors import DeadLetterRatioExceeded, TransientError
 from .health import Health, serve
 from .runtime.kafka_ports import KafkaConsumerPort, KafkaProducerPort
 from .runtime.loop import Stage, StageRunner
@@ -47,12 +47,29 @@ def run_stage(name: str, settings: ServiceSettings, input_topics: list[str],
     health.set_ready(True)
     try:
         runner.run(stop)
-    except (TransientError, DeadLetterRatioExceeded) as exc:
-        log.error("stopping without commit", extra={"stage": stage.name, "error": str(exc)})
-        return 1
     finally:
         health.set_ready(False)
         consumer.close()
         producer.close()
     log.info("stopped", extra={"stage": stage.name})
     return 0
+
+
+EXIT_CONFIGURATION, EXIT_FAILURE = 2, 1
+
+
+def run_service(name: str) -> int:
+    """``mailpipe run <name>``: the service's ``main()`` with one exit path. Whatever ends it (a
+    dependency that stayed down, a configuration a dependency refuses, too much poison, a bug,
+    a Kafka client error that escaped the loop) is one JSON line: ``error_kind``, the dependency
+    and ``MAILPIPE_*`` variables at fault, the traceback as a field. Returns the exit code: 0 on
+    SIGTERM, 2 for configuration (a restart will not help), 1 otherwise; nothing was committed."""
+    logs.configure()  # before the settings are read: their errors are JSON lines too
+    try:
+        return int(importlib.import_module(f"mailpipe.{name}.app").main())
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        fields = logs.fault_fields(exc)
+        log.critical("stopping without commit", exc_info=exc, extra={"stage": name, **fields})
+        return EXIT_CONFIGURATION if fields["error_kind"] == "configuration" else EXIT_FAILURE

@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import redact
 from .errors import ConfigError
 
 PREFIX = "MAILPIPE_"
@@ -34,6 +35,21 @@ class PostgresSettings(Section):
     dsn: SecretStr
     connect_timeout_seconds: int = Field(5, gt=0)
 
+    @field_validator("dsn")
+    @classmethod
+    def _parseable(cls, dsn: SecretStr) -> SecretStr:
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(dsn.get_secret_value())
+        except Exception:  # psycopg's message quotes the whole string, password included
+            raise ValueError("not a PostgreSQL connection string (postgresql://user:password@host:port/db "
+                             "or key=value pairs); the value is not shown: it may hold a password") from None
+        redact.register(str(params["password"]) if params.get("password") else None)
+        if not all(p.strip().isdigit() for p in str(params.get("port") or "5432").split(",")):
+            raise ValueError("its port is not a number (libpq would refuse it at every connect)")
+        return dsn
+
 
 class S3Settings(Section):
     endpoint_url: str | None = None
@@ -41,6 +57,25 @@ class S3Settings(Section):
     secret_access_key: SecretStr
     bucket: str
     region: str = "us-east-1"
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _plain_url(cls, url: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if url is None:
+            return None
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+        except ValueError:
+            raise ValueError("not a URL (http://host:port); the value is not shown") from None
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not hold credentials (user:password@); the value is not shown: set "
+                             "MAILPIPE_S3__ACCESS_KEY_ID and MAILPIPE_S3__SECRET_ACCESS_KEY instead")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http:// or https:// URL with a host")
+        return url
 
 
 class RuntimeSettings(Section):
@@ -96,14 +131,26 @@ def env_file() -> Path | None:
 def load(cls: type[S], **overrides: Any) -> S:
     """Read ``cls`` from the environment; raise ConfigError naming each bad variable."""
     try:
-        return cls(_env_file=env_file(), **overrides)
+        settings = cls(_env_file=env_file(), **overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             names = _required_variables(cls, err["loc"]) if err["type"] == "missing" else []
             for var in names or [PREFIX + "__".join(str(p) for p in err["loc"]).upper()]:
-                problems.append(f"{var}: {err['msg']}")
+                problems.append(f"{var}: {redact.redact(err['msg'])}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    _register_secrets(settings)
+    return settings
+
+
+def _register_secrets(model: BaseModel) -> None:
+    """Every SecretStr in ``model`` registered with ``redact``, so no log line can print one."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            redact.register(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            _register_secrets(value)
 
 
 def _required_variables(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -35,7 +35,7 @@ def translate(exc: BaseException) -> PoisonMessage | TransientError | Dependency
     """The kind of a kafka-python exception, None for any other exception. Pure."""
     if not isinstance(exc, k.KafkaError):
         return None
-    text = redact(f"{type(exc).__name__}: {exc}")
+    text = redact(str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}")
     for cls, reason in POISON_TYPES.items():
         if isinstance(exc, cls):
             return PoisonMessage(reason, f"{text} (raise {MAX_REQUEST} and the topic's max.message.bytes "
@@ -45,4 +45,4 @@ def translate(exc: BaseException) -> PoisonMessage | TransientError | Dependency
             return DependencyConfigError("kafka", variables, text)
     # Retriable errors (broker away, leader moving, timeouts), a commit lost to a rebalance and
     # whatever else the client raises: the group replays from the last commit, nothing is lost.
-    return TransientError(f"Kafka unavailable: {text}")
+    return TransientError(f"Kafka unavailable: {text}", dependency="kafka")

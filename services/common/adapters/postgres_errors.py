@@ -82,7 +82,7 @@ def translate(exc: BaseException) -> PoisonMessage | TransientError | Dependency
     if kind == CONFIG:
         hint = next((h for cls, h in _CONFIG_HINT.items() if isinstance(exc, cls)), None)
         return DependencyConfigError("postgres", (DSN,), f"{text}; {hint}" if hint else text)
-    return TransientError(f"PostgreSQL unavailable: {text}")
+    return TransientError(f"PostgreSQL unavailable: {text}", dependency="postgres")
 
 
 @contextmanager

@@ -77,10 +77,10 @@ def translate(exc: BaseException) -> PoisonMessage | TransientError | Dependency
     if isinstance(exc, ParamValidationError):
         return PoisonMessage("object_refused", text)
     if isinstance(exc, ConnectionError | HTTPClientError | IncompleteReadError):
-        return TransientError(f"S3 unreachable: {text}")
+        return TransientError(f"S3 unreachable: {text}", dependency="s3")
     # An unknown botocore failure is not the record's fault: retrying and then stopping loses
     # nothing, where dead-lettering would lose good mail.
-    return TransientError(f"S3 failed: {type(exc).__name__}: {text}")
+    return TransientError(f"S3 failed: {type(exc).__name__}: {text}", dependency="s3")
 
 
 def _client_error(exc: ClientError) -> PoisonMessage | TransientError | DependencyConfigError:
@@ -89,13 +89,13 @@ def _client_error(exc: ClientError) -> PoisonMessage | TransientError | Dependen
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     text = redact(f"{code or status}: {error.get('Message') or exc}")
     if code in TRANSIENT_CODES:
-        return TransientError(f"S3 unavailable: {text}")
+        return TransientError(f"S3 unavailable: {text}", dependency="s3")
     if code in CONFIG_CODES:
         return DependencyConfigError("s3", CONFIG_CODES[code], text)
     if code in POISON_CODES:
         return PoisonMessage(POISON_CODES[code], text)
     if status >= 500 or status in (0, 408, 429):
-        return TransientError(f"S3 unavailable: {text}")
+        return TransientError(f"S3 unavailable: {text}", dependency="s3")
     if status in (401, 403):
         return DependencyConfigError("s3", (KEY_ID, SECRET, BUCKET), text)
     return PoisonMessage("object_refused", text)

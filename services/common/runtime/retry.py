@@ -44,7 +44,7 @@ def call_with_retry(fn: Callable[[], T], *, attempts: int, backoff_seconds: floa
             if not isinstance(kind, TransientError):
                 raise
             if attempt == attempts:
-                raise TransientError(f"gave up after {attempts} attempts: {kind}") from exc
+                raise TransientError(f"gave up after {attempts} attempts: {kind}", dependency=kind.dependency) from exc
             RETRIES.labels(stage=stage).inc()
             log.warning("transient failure, retrying", extra={"stage": stage, "attempt": attempt,
                                                              "error": str(kind), "delay_seconds": delay})
