@@ -110,8 +110,11 @@ def forget(conn: Any, mailbox_id: str) -> None:
         conn.execute("DELETE FROM pop3_uidls WHERE mailbox_id = %s", (mailbox_id,))
 
 
-def ledger_rows(conn: Any, mailbox_id: str, folder: str, uidvalidity: int) -> dict[int, tuple[str, str | None, Any]]:
-    """UID → (outcome, reason, fetched_at) for one folder generation."""
-    rows = conn.execute("SELECT uid, outcome, reason, fetched_at FROM fetch_ledger WHERE mailbox_id = %s "
+LedgerRow = tuple[str, str | None, datetime, str | None]  # outcome, reason, fetched_at, Message-ID
+
+
+def ledger_rows(conn: Any, mailbox_id: str, folder: str, uidvalidity: int) -> dict[int, LedgerRow]:
+    """UID → (outcome, reason, fetched_at, message_id) for one folder generation."""
+    rows = conn.execute("SELECT uid, outcome, reason, fetched_at, message_id FROM fetch_ledger WHERE mailbox_id = %s "
                         "AND folder = %s AND uidvalidity = %s", (mailbox_id, folder, uidvalidity))
-    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
+    return {int(r[0]): (r[1], r[2], r[3], r[4]) for r in rows}

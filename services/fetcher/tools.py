@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 from typing import Any
 
 from . import checkpoint, leases, runs
@@ -169,46 +167,6 @@ def reindex(ops: Ops, mailbox_id: str, folder: str, only_uids: list[int] | None 
                 checkpoint.write_ledger(ops.conn, entries)
             run.messages = ctx.published
     return {"account": mailbox_id, "folder": folder, "published": ctx.published}
-
-
-@dataclass(frozen=True)
-class OverviewRow:
-    folder: str
-    uid: int
-    internal_date: Any
-    size: int
-    sender: str
-    subject: str
-    what_happened: str
-
-
-def overview(ops: Ops, mailbox_id: str, day: date) -> list[OverviewRow]:
-    """What the server had on ``day`` in every read folder, and what became of each message."""
-    rows: list[OverviewRow] = []
-    with imap_of(ops, mailbox_id) as src:
-        for folder in src.account.sync_folders:
-            status = src.examine(folder)
-            uids = src.uids_on(day)
-            if not uids:
-                continue
-            cursor = checkpoint.load_cursor(ops.conn, mailbox_id, folder)
-            ledger = checkpoint.ledger_rows(ops.conn, mailbox_id, folder, status.uidvalidity)
-            heads = src.headers(uids)
-            for info in src.infos(uids):
-                head = BytesHeaderParser(policy=default_policy).parsebytes(heads.get(info.uid, b""))
-                fate = _fate(info.uid, ledger, cursor, status.uidvalidity)
-                rows.append(OverviewRow(folder, info.uid, info.internal_date, info.size, str(head.get("From", "")),
-                                        str(head.get("Subject", "")), fate))
-    return rows
-
-
-def _fate(uid: int, ledger: dict[int, Any], cursor: Any, uidvalidity: int) -> str:
-    if uid in ledger:
-        outcome, reason, at = ledger[uid]
-        return f"{outcome}{f' ({reason})' if reason else ''} at {at:%Y-%m-%d %H:%M:%S}"
-    if cursor is None or cursor.uidvalidity != uidvalidity or uid > cursor.last_uid:
-        return "not fetched yet"
-    return "skipped (older than the resync window after a UIDVALIDITY change, or read before the ledger)"
 
 
 def months_back(today: date, months: int) -> date:

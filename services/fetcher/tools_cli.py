@@ -64,9 +64,13 @@ def _run(fn: Any) -> int:
 
 def _overview(a: argparse.Namespace) -> int:
     def show(ops: Ops, tools: Any) -> None:
-        rows = tools.overview(ops, a.id, a.date)
+        from dataclasses import asdict
+
+        from .overview import overview
+
+        rows = overview(ops, a.id, a.date)
         if a.json:
-            print_json([r.__dict__ for r in rows])
+            print_json([asdict(r) for r in rows])
             return
         print(f"{len(rows)} message(s) on {a.date} in {a.id}")
         for r in rows:
