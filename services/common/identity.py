@@ -33,3 +33,16 @@ def email_id(message_id: str | None, fallback_parts: tuple[str, ...] = ()) -> uu
 def object_key(kind: str, sha256_hex: str) -> str:
     """Content-addressed S3 key: ``raw/sha256/ab/abcd…`` (kind is ``raw`` or ``att``)."""
     return f"{kind}/sha256/{sha256_hex[:2]}/{sha256_hex}"
+
+
+# An index entry must stay well under PostgreSQL's B-tree limit (2704 bytes) with the other columns
+# of its key beside it; real Message-IDs and addresses are far shorter (RFC 5322 lines: 998 octets).
+KEY_MAX_BYTES = 512
+
+
+def bounded_key(value: str, max_bytes: int = KEY_MAX_BYTES) -> str:
+    """``value`` when its UTF-8 fits ``max_bytes``, else ``sha256:<hex>`` of it: a key any index
+    can hold, the same for the same value, so lookups by it still meet. Pure."""
+    if len(value) * 4 <= max_bytes or len(value.encode("utf-8", "surrogatepass")) <= max_bytes:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

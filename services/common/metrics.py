@@ -62,6 +62,8 @@ LINKS = Counter("mailpipe_matcher_links", "Links made, by entity type and rule",
 DIRECTORY_ENTITIES = Gauge("mailpipe_matcher_directory_entities", "Entities in the in-memory directory")
 MATCH_ACTIONS = Counter("mailpipe_matcher_actions", "Actions decided (case created/joined/held, lead, autoreply, "
                         "files, skipped), by kind", ["kind"])
+KEYS_DIGESTED = Counter("mailpipe_matcher_keys_digested", "State keys over the size an index holds, stored by "
+                        "their digest (identity.bounded_key), by kind", ["kind"])
 DECISIONS_REPLAYED = Counter("mailpipe_matcher_decisions_replayed", "Emails whose stored decision was repeated "
                              "(a replay after a crash or rebalance) instead of deciding again")
 

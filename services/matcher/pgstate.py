@@ -16,10 +16,21 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from ..common import metrics
 from ..common.adapters.postgres_errors import postgres_boundary
+from ..common.identity import bounded_key
 from ..common.messages import Link
 from .decide import CounterKind, Decision
 from .state import Compute
+
+
+def _key(value: str, kind: str) -> str:
+    """``value`` as the state tables key it: a Message-ID, thread root or sender too long for an
+    index is stored by its digest (the same on every replica and replay, so threads still join)."""
+    key = bounded_key(value)
+    if key is not value:
+        metrics.KEYS_DIGESTED.labels(kind=kind).inc()
+    return key
 
 
 class _View:
@@ -30,17 +41,17 @@ class _View:
 
     def thread_links(self, keys: Sequence[str]) -> list[Link]:
         rows = self.conn.execute("SELECT entity_type, entity_id FROM matcher_threads WHERE key = ANY(%s) "
-                                 "ORDER BY entity_type, entity_id", (list(keys),)).fetchall()
+                                 "ORDER BY entity_type, entity_id", ([_key(k, "thread_key") for k in keys],)).fetchall()
         return [Link(entity_type=t, entity_id=i, reason="thread") for t, i in rows]
 
     def case_of_thread(self, mailbox_id: str, root: str) -> tuple[str, str] | None:
         row = self.conn.execute("SELECT case_id, number FROM matcher_cases WHERE mailbox_id = %s AND thread_root = %s",
-                                (mailbox_id, root)).fetchone()
+                                (mailbox_id, _key(root, "thread_root"))).fetchone()
         return (row[0], row[1]) if row else None
 
     def lead_of_sender(self, mailbox_id: str, sender: str) -> str | None:
         row = self.conn.execute("SELECT lead_id FROM matcher_leads WHERE mailbox_id = %s AND sender = %s",
-                                (mailbox_id, sender)).fetchone()
+                                (mailbox_id, _key(sender, "sender"))).fetchone()
         return row[0] if row else None
 
     def round_robin_position(self, mailbox_id: str) -> int:
@@ -50,7 +61,8 @@ class _View:
 
     def count_since(self, mailbox_id: str, kind: CounterKind, sender: str, since: datetime) -> int:
         row = self.conn.execute("SELECT count(*) FROM matcher_sender_events WHERE mailbox_id = %s AND kind = %s "
-                                "AND sender = %s AND at >= %s", (mailbox_id, kind, sender, since)).fetchone()
+                                "AND sender = %s AND at >= %s",
+                                (mailbox_id, kind, _key(sender, "sender"), since)).fetchone()
         return int(row[0])
 
     def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:
@@ -102,23 +114,27 @@ class PostgresState:
                 if writes.thread:
                     cur.executemany("INSERT INTO matcher_threads (key, entity_type, entity_id, mailbox_id) "
                                     "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                    [(k, lk.entity_type, lk.entity_id, mailbox_id) for k, lk in writes.thread])
+                                    [(_key(k, "thread_key"), lk.entity_type, lk.entity_id, mailbox_id)
+                                     for k, lk in writes.thread])
                 if writes.case:
                     c = writes.case
                     cur.execute("INSERT INTO matcher_cases (case_id, mailbox_id, thread_root, number, assignee, "
                                 "team, sender, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                                 "ON CONFLICT DO NOTHING",
-                                (c.case_id, c.mailbox_id, c.root, c.number, c.assignee, c.team, c.sender, email_id))
+                                (c.case_id, c.mailbox_id, _key(c.root, "thread_root"), c.number, c.assignee, c.team,
+                                 _key(c.sender, "sender"), email_id))
                 if writes.lead:
+                    mailbox, sender, lead = writes.lead
                     cur.execute("INSERT INTO matcher_leads (mailbox_id, sender, lead_id) VALUES (%s, %s, %s) "
-                                "ON CONFLICT DO NOTHING", writes.lead)
+                                "ON CONFLICT DO NOTHING", (mailbox, _key(sender, "sender"), lead))
                 if writes.advance_round_robin:
                     cur.execute("UPDATE matcher_mailbox_state SET round_robin_position = round_robin_position + 1 "
                                 "WHERE mailbox_id = %s", (mailbox_id,))
                 if writes.events:
                     cur.executemany("INSERT INTO matcher_sender_events (mailbox_id, kind, email_id, sender, at) "
                                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                    [(mailbox_id, kind, email_id, sender, at) for kind, sender in writes.events])
+                                    [(mailbox_id, kind, email_id, _key(sender, "sender"), at)
+                                     for kind, sender in writes.events])
                 cur.execute("INSERT INTO matcher_decisions (mailbox_id, email_id, decision) VALUES (%s, %s, %s)",
                             (mailbox_id, email_id, Jsonb(decision.model_dump(mode="json", by_alias=True))))
             return decision

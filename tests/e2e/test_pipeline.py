@@ -33,8 +33,9 @@ def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[...,
     admin.load_directory(directory)
     started: list[dict[str, ServiceProcess]] = []
 
-    def start(user: str, extra: dict[str, str]) -> dict[str, ServiceProcess]:
-        mailboxes.save_account(pg_dsn, mailboxes.local_account(user, f"box-{unique}", poll_interval_seconds=5))
+    def start(user: str, extra: dict[str, str], **account: object) -> dict[str, ServiceProcess]:
+        mailboxes.save_account(pg_dsn, mailboxes.local_account(user, f"box-{unique}", poll_interval_seconds=5,
+                                                               **account))
         env = {"MAILPIPE_POSTGRES__DSN": pg_dsn, "MAILPIPE_FETCH__CLAIM_INTERVAL_SECONDS": "0.2",
                # a SIGKILLed fetcher's lease must expire soon for its restart to take the mailbox over
                "MAILPIPE_FETCH__LEASE_SECONDS": "5", **extra}
