@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from .patterns import check_pattern
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -238,9 +240,17 @@ ConditionOperator = Literal["contains", "not_contains", "equals", "starts_with",
 class Condition(Model):
     """One test on an email (reference 001/002): ``matches`` is a wildcard with ``*`` and ``?``."""
 
+    # The docstring is the exported schema's description (schemas/jsonschema). ``matches`` takes any
+    # pattern of common/patterns.py (``/regex/`` too); one that cannot run is refused at ``value``.
+
     field: ConditionField
     op: ConditionOperator
     value: str
+
+    @field_validator("value")
+    @classmethod
+    def _runnable_pattern(cls, value: str, info: ValidationInfo) -> str:
+        return check_pattern(value, "condition", info.context) if info.data.get("op") == "matches" else value
 
 
 class MailFilter(Model):
@@ -274,6 +284,14 @@ class ProcessingAction(Model):
     case_assignee: str | None = Field(None, description="the user for direct distribution")
 
 
+def _runnable_filename_filter(value: str, info: ValidationInfo) -> str:
+    return check_pattern(value, "filename", info.context)
+
+
+# A file name filter (reference 000, common/patterns.py); one that cannot run is refused, at its index.
+FilenameFilter = Annotated[str, AfterValidator(_runnable_filename_filter)]
+
+
 class MailboxOptions(Model):
     """The per-mailbox options the later stages read (references 000, 001, 002). No secrets."""
 
@@ -281,8 +299,8 @@ class MailboxOptions(Model):
     team: str | None = None
     copy_files: Literal["none", "task", "company", "both"] = "none"
     files_folder: str = ""
-    include_filters: list[str] = Field(default_factory=list, description="only save files that match")
-    exclude_filters: list[str] = Field(default_factory=list, description="never save files that match")
+    include_filters: list[FilenameFilter] = Field(default_factory=list, description="only save files that match")
+    exclude_filters: list[FilenameFilter] = Field(default_factory=list, description="never save files that match")
     delete_mails_after_months: int | None = Field(None, ge=1)
     delete_attachments_after_months: int | None = Field(None, ge=1)
     only_task_mails: bool = Field(False, description="read only mails with a task association")

@@ -1,6 +1,8 @@
 """The matcher's configuration files: global filters for the service
 (``MAILPIPE_MATCHER__GLOBAL_FILTERS_FILE``) and the mailboxes file of ``mailpipe match``. Both
-spell the global filters the same way, so one file serves both."""
+spell the global filters the same way, so one file serves both. A filter or mailbox the models refuse
+(a pattern that cannot run, among others) stops the reader with the field and the reason, e.g.
+``global_filters[0].conditions[1].value: ...``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from ..common.errors import ConfigError
 from ..common.messages import MailboxConfig, MailFilter
@@ -19,11 +22,27 @@ def _load(path: Path) -> Any:
     return yaml.safe_load(path.read_text())  # YAML is a superset of JSON
 
 
+def _field_path(where: str, loc: tuple[int | str, ...]) -> str:
+    """``where`` and a pydantic error location as one path: ``mailboxes[0].options.filters[1]``."""
+    return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
+def _each(model: type[MailFilter] | type[MailboxConfig], items: Any, where: str, path: Path) -> list[Any]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{path}: {where}: expected a list, found {type(items).__name__}")
+    out, problems = [], []
+    for i, item in enumerate(items):
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError as exc:
+            problems += [f"{_field_path(f'{where}[{i}]', e['loc'])}: {e['msg']}" for e in exc.errors()]
+    if problems:
+        raise ConfigError(f"{path}:\n  " + "\n  ".join(problems))
+    return out
+
+
 def _filters(items: Any, path: Path) -> list[MailFilter]:
-    try:
-        return [MailFilter.model_validate(item) for item in items or []]
-    except Exception as exc:
-        raise ConfigError(f"{path}: global_filters: {exc}") from exc
+    return _each(MailFilter, items or [], "global_filters", path)
 
 
 def read_filters(path: Path | None) -> list[MailFilter]:
@@ -52,12 +71,11 @@ def read_mailbox_config(path: Path | None) -> tuple[list[MailboxConfig], list[Ma
         return [], []
     try:
         doc = _load(path)
-        if isinstance(doc, dict) and ("mailboxes" in doc or any(k in doc for k in FILTER_KEYS)):
-            boxes = doc.get("mailboxes") or []
-            filters: Any = next((doc[k] for k in FILTER_KEYS if k in doc), [])
-        else:
-            boxes, filters = (doc if isinstance(doc, list) else [doc]), []
-        configs = [MailboxConfig.model_validate(b) for b in boxes]
     except Exception as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return configs, _filters(filters, path)
+    if isinstance(doc, dict) and ("mailboxes" in doc or any(k in doc for k in FILTER_KEYS)):
+        boxes = doc.get("mailboxes") or []
+        filters: Any = next((doc[k] for k in FILTER_KEYS if k in doc), [])
+    else:
+        boxes, filters = (doc if isinstance(doc, list) else [doc]), []
+    return _each(MailboxConfig, boxes, "mailboxes", path), _filters(filters, path)
