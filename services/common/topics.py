@@ -14,6 +14,12 @@ ENTITIES = "crm.entities"
 MAILBOXES = "mail.mailboxes"
 AUTOREPLY = "mail.autoreply"
 
+# Record header on mail.raw, mail.parsed and mail.matched: the reindex that published the message
+# again (milliseconds since the epoch of `accounts reindex`; absent or 0 for an ordinary fetch). The
+# matcher decides anew for a generation newer than its stored decision's; storage then replaces the
+# email's links. A crash replay carries the same generation, so it repeats the stored decision.
+REINDEX_GENERATION = "reindex-generation"
+
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 

@@ -24,9 +24,11 @@ class Publisher:
         # Claim-checks are uploaded side by side: one at a time they were 60 % of a fetch.
         self._uploads = ThreadPoolExecutor(upload_threads, thread_name_prefix="claim-check")
 
-    def publish(self, messages: list[Fetched], protocol: str) -> list[LedgerEntry]:
-        """Send every message and wait for the acknowledgements; returns their ledger entries.
-        Raises TransientError when Kafka did not acknowledge one (nothing may advance then)."""
+    def publish(self, messages: list[Fetched], protocol: str, reindex_generation: int = 0) -> list[LedgerEntry]:
+        """Send every message (with ``reindex_generation``: published again by a reindex) and wait
+        for the acknowledgements; returns their ledger entries. Raises TransientError when Kafka
+        did not acknowledge one or S3 did not take a claim-check (nothing may advance then), and
+        DependencyConfigError when S3 refuses the credentials or bucket."""
         deliveries: list[Delivery] = []
         entries = []
         uploads = {i: self._uploads.submit(self._claim_check, m) for i, m in enumerate(messages)
@@ -37,7 +39,7 @@ class Publisher:
                 entries.append(ledger_entry(msg, False))
                 continue
             claim = uploads[i].result() if i in uploads else None  # durable before the record points at it
-            deliveries.append(self.producer.send(raw_record(msg, claim, self.topic)))
+            deliveries.append(self.producer.send(raw_record(msg, claim, self.topic, reindex_generation)))
             entries.append(ledger_entry(msg, claim is not None))
         metrics.CLAIM_CHECKS.inc(len(uploads))
         self.producer.flush(self.flush_timeout)
@@ -53,10 +55,6 @@ class Publisher:
     def _claim_check(self, msg: Fetched) -> str:
         """Store the message in S3 (durable before any record points at it); returns its key.
         Unconditional PUT: whole messages are rarely stored twice, so a HEAD first costs more than
-        it saves, and writing the same content-addressed object again is harmless."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return put_content(self.s3, self.bucket, "raw", msg.raw, msg.sha256, check_exists=False)
-        except (BotoCoreError, ClientError) as exc:
-            raise TransientError(f"claim-check to S3 failed: {exc}") from exc
+        it saves, and writing the same content-addressed object again is harmless. Raises what the
+        S3 adapter makes of a failure (put_content)."""
+        return put_content(self.s3, self.bucket, "raw", msg.raw, msg.sha256, check_exists=False)

@@ -10,8 +10,9 @@ from functools import cached_property
 
 from ..common.identity import normalize_message_id
 from ..common.messages import Sighting
+from ..common.runtime import dlq as dlq_headers
 from ..common.runtime.ports import Output
-from ..common.topics import RAW, dlq
+from ..common.topics import RAW, REINDEX_GENERATION, dlq
 
 OVER_SIZE_LIMIT = "over_size_limit"
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
@@ -65,10 +66,12 @@ def message_id_of(raw: bytes) -> str | None:
     return normalize_message_id(re.sub(rb"\s+", b" ", found.group(1)).decode("utf-8", "replace").strip())
 
 
-def raw_record(msg: Fetched, claim_check_key: str | None = None, topic: str = RAW) -> Output:
+def raw_record(msg: Fetched, claim_check_key: str | None = None, topic: str = RAW,
+               reindex_generation: int = 0) -> Output:
     """The record for one message. Keyed per message (not per mailbox) so one mailbox's backfill
     spreads over every partition. With ``claim_check_key`` the body is in S3 and the value empty.
-    A header-only record carries ``fetch-outcome: headers_only`` and ``fetch-reason``."""
+    A header-only record carries ``fetch-outcome: headers_only`` and ``fetch-reason``; one a reindex
+    published again its ``reindex-generation``."""
     s = msg.sighting
     headers = [
         ("mailbox", s.mailbox_id.encode()),
@@ -84,6 +87,8 @@ def raw_record(msg: Fetched, claim_check_key: str | None = None, topic: str = RA
         headers.append(("claim-check", claim_check_key.encode()))
     if msg.headers_only_reason:
         headers += [("fetch-outcome", b"headers_only"), ("fetch-reason", msg.headers_only_reason.encode())]
+    if reindex_generation:
+        headers.append((REINDEX_GENERATION, str(reindex_generation).encode()))
     return Output(topic, s.key.encode(), b"" if claim_check_key else msg.raw, headers)
 
 
@@ -91,8 +96,9 @@ def dead_letter_record(msg: Fetched, topic: str = RAW) -> Output:
     """The ``<topic>.dlq`` record for a message the server could not deliver: its sighting and
     size, no body, and the ``dlq-*`` provenance the consuming stages' dead letters carry."""
     base = raw_record(msg, topic=topic)
-    provenance = [("dlq-source-topic", topic.encode()), ("dlq-stage", b"fetcher"),
-                  ("dlq-reason", b"fetch_failed"), ("dlq-error", (msg.unreadable or "")[:2000].encode())]
+    provenance = [(dlq_headers.SOURCE_TOPIC, topic.encode()), (dlq_headers.STAGE, b"fetcher"),
+                  (dlq_headers.REASON, b"fetch_failed"),
+                  (dlq_headers.ERROR, (msg.unreadable or "")[:dlq_headers.MAX_ERROR_CHARS].encode())]
     return Output(dlq(topic), base.key, b"", base.headers + provenance)
 
 

@@ -47,6 +47,7 @@ class RunContext:
     deadline: float = field(default=0.0)
     published: int = 0
     uidnext_seen: dict[str, int | None] = field(default_factory=dict)  # per folder, by the last full read
+    reindex_generation: int = 0  # set by `accounts reindex`: downstream decides and links anew
 
     def should_yield(self) -> bool:
         """Stop after the current batch: the process stops, the lease is lost or asked for by a
@@ -151,7 +152,7 @@ def publish_uids(src: ImapMailSource, ctx: RunContext, folder: str, uidvalidity:
 
 
 def _publish(ctx: RunContext, fetched: list[Fetched]) -> tuple[list[Fetched], list[LedgerEntry]]:
-    entries = ctx.publisher.publish(fetched, "imap")
+    entries = ctx.publisher.publish(fetched, "imap", ctx.reindex_generation)
     ctx.published += len(fetched)
     return fetched, entries
 

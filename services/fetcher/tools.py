@@ -152,10 +152,16 @@ def reindex(ops: Ops, mailbox_id: str, folder: str, only_uids: list[int] | None 
     """Publish the folder's already-fetched messages (or ``only_uids`` of them) again, so parsing
     and matching run on them anew — after a directory change, or to replay a message that was
     dead-lettered because the server could not deliver it. The cursor does not move; the ledger
-    is refreshed. A replica holding the mailbox (a push mailbox in IDLE) is asked to hand it over."""
+    is refreshed. A replica holding the mailbox (a push mailbox in IDLE) is asked to hand it over.
+    The records carry a reindex generation, so the matcher decides anew instead of repeating its
+    stored decision, and storage replaces the links (a crash replay repeats the same generation)."""
     with tool_lease(ops, mailbox_id, "reindex", wait_seconds) as run, imap_of(ops, mailbox_id) as src:
         lease = run.lease
         ctx = _context(ops, lease)
+        # Newer than any earlier reindex (the database's clock: one for every host running the tool),
+        # so the matcher decides these messages anew and storage re-links them.
+        ctx.reindex_generation = int(ops.conn.execute(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").fetchone()[0])
         status = src.examine(folder)
         cursor = checkpoint.load_cursor(ops.conn, mailbox_id, folder)
         if cursor is None or cursor.uidvalidity != status.uidvalidity:

@@ -74,6 +74,7 @@ class Decision(Model):
     actions: list[Action] = []
     skipped: str | None = None
     autoreply: Autoreply | None = None
+    generation: int = 0  # the reindex this decision was made for (topics.REINDEX_GENERATION)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..common.adapters.postgres_errors import postgres_boundary
 from ..common.identity import bounded_key
 from ..common.messages import Link
 from .decide import CounterKind, Decision
-from .state import Compute
+from .state import Compute, decided_anew, stored_is_current
 
 
 def _key(value: str, kind: str) -> str:
@@ -85,7 +85,8 @@ class PostgresState:
             self._conn.close()
             self._conn = None
 
-    def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:
+    def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute,
+                    generation: int = 0) -> Decision:
         """The stored decision, or ``compute``'s written with its state in one transaction. Blocks
         on PostgreSQL; raises PoisonMessage (a value the database refuses), TransientError or
         DependencyConfigError (``adapters.postgres_errors``)."""
@@ -93,13 +94,14 @@ class PostgresState:
             with postgres_boundary():
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
-                return self._decide(self._conn, mailbox_id, email_id, at, compute)
+                return self._decide(self._conn, mailbox_id, email_id, at, compute, generation)
         except Exception:
             self.close()  # a broken connection cannot be reused; the retry reconnects
             raise
 
     @staticmethod
-    def _decide(conn: Any, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:
+    def _decide(conn: Any, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute,
+                generation: int) -> Decision:
         with conn.transaction():
             # The mailbox's lock, its row made if new and locked in one statement: decisions of one
             # mailbox never interleave, on any replica.
@@ -107,9 +109,10 @@ class PostgresState:
                          "ON CONFLICT (mailbox_id) DO UPDATE SET mailbox_id = EXCLUDED.mailbox_id", (mailbox_id,))
             row = conn.execute("SELECT decision FROM matcher_decisions WHERE mailbox_id = %s AND email_id = %s",
                                (mailbox_id, email_id)).fetchone()
-            if row is not None:
-                return Decision.model_validate(row[0])
-            decision, writes = compute(_View(conn))
+            stored = Decision.model_validate(row[0]) if row is not None else None
+            if stored is not None and stored_is_current(stored, generation):
+                return stored
+            decision, writes = decided_anew(stored, *compute(_View(conn)), generation)
             with conn.cursor() as cur:
                 if writes.thread:
                     cur.executemany("INSERT INTO matcher_threads (key, entity_type, entity_id, mailbox_id) "
@@ -135,6 +138,8 @@ class PostgresState:
                                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                                     [(mailbox_id, kind, email_id, _key(sender, "sender"), at)
                                      for kind, sender in writes.events])
-                cur.execute("INSERT INTO matcher_decisions (mailbox_id, email_id, decision) VALUES (%s, %s, %s)",
+                cur.execute("INSERT INTO matcher_decisions (mailbox_id, email_id, decision) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (mailbox_id, email_id) DO UPDATE SET decision = EXCLUDED.decision, "
+                            "decided_at = now()",  # only reached for a newer generation, under the lock
                             (mailbox_id, email_id, Jsonb(decision.model_dump(mode="json", by_alias=True))))
             return decision

@@ -20,7 +20,7 @@ from ..common.messages import (
     routing_headers,
 )
 from ..common.runtime.ports import Output, Record
-from ..common.topics import AUTOREPLY, MATCHED
+from ..common.topics import AUTOREPLY, MATCHED, REINDEX_GENERATION
 from .decide import Context, Decision, decide, event_time
 from .directory import EntityIndex
 from .follower import CompactedFollower, Mailboxes, wait_until_loaded
@@ -38,7 +38,9 @@ class Matcher:
         self.global_filters, self.no_files, self.shared = list(global_filters), no_files, shared_hosts_match_all
         self.clock = clock
 
-    def match(self, email: ParsedEmail) -> Decision:
+    def match(self, email: ParsedEmail, generation: int = 0) -> Decision:
+        """The email's decision: the stored one when it is current for ``generation``
+        (state.stored_is_current), else decided now and stored."""
         ctx = Context(self.index, self.mailboxes.configs, self.mailboxes.own_addresses, self.global_filters,
                       self.no_files, self.shared)
         now = self.clock()
@@ -49,7 +51,8 @@ class Matcher:
             computed = True
             return decide(email, ctx, view, now)
 
-        decision = self.state.decide_once(email.sighting.mailbox_id, email.email_id, event_time(email, now), compute)
+        decision = self.state.decide_once(email.sighting.mailbox_id, email.email_id, event_time(email, now), compute,
+                                          generation)
         if not computed:
             metrics.DECISIONS_REPLAYED.inc()
         return decision
@@ -72,7 +75,7 @@ class MatchStage:
             parsed = ParsedEnvelope.model_validate_json(record.value or b"").payload
         except ValidationError as exc:
             raise PoisonMessage("invalid_envelope", str(exc)[:500]) from exc
-        decision = self.matcher.match(parsed)
+        decision = self.matcher.match(parsed, reindex_generation(record))
         for link in decision.links:
             metrics.LINKS.labels(entity_type=link.entity_type, reason=link.reason).inc()
         for action in decision.actions:
@@ -86,8 +89,21 @@ def outputs(parsed: ParsedEmail, decision: Decision, matched_topic: str = MATCHE
     matched = MatchedEnvelope(email_id=parsed.email_id, producer="matcher",
                               payload=MatchedEmail(email=parsed, links=decision.links, actions=decision.actions,
                                                    skipped=decision.skipped))
-    out = [Output(matched_topic, key, encode(matched), routing_headers(matched))]
+    headers = routing_headers(matched)
+    if decision.generation:  # storage replaces the email's links with these
+        headers.append((REINDEX_GENERATION, str(decision.generation).encode()))
+    out = [Output(matched_topic, key, encode(matched), headers)]
     if decision.autoreply is not None:
         reply = AutoreplyEnvelope(email_id=parsed.email_id, producer="matcher", payload=decision.autoreply)
         out.append(Output(autoreply_topic, key, encode(reply), routing_headers(reply)))
     return out
+
+
+def reindex_generation(record: Record) -> int:
+    """The record's reindex generation (topics.REINDEX_GENERATION); 0 when absent or malformed
+    (an ordinary fetch: the stored decision, if any, is repeated)."""
+    value = record.header(REINDEX_GENERATION)
+    try:
+        return max(0, int(value)) if value else 0
+    except ValueError:
+        return 0

@@ -22,7 +22,27 @@ Compute = Callable[[StateView], tuple[Decision, Writes]]
 
 
 class StateStore(Protocol):
-    def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision: ...
+    def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute,
+                    generation: int = 0) -> Decision: ...
+
+
+def stored_is_current(stored: Decision | None, generation: int) -> bool:
+    """Whether the stored decision answers a record of ``generation``: it does unless a reindex
+    newer than it asks for a new one (a crash replay carries the generation it was decided for)."""
+    return stored is not None and stored.generation >= generation
+
+
+def decided_anew(stored: Decision | None, decision: Decision, writes: Writes,
+                 generation: int) -> tuple[Decision, Writes]:
+    """``compute``'s result for ``generation``. Deciding an email again (a reindex after a directory
+    change) re-links it, but what was said to its sender stays said: no second autoresponse."""
+    decision = decision.model_copy(update={"generation": generation})
+    if stored is None:
+        return decision, writes
+    decision = decision.model_copy(update={
+        "autoreply": None, "actions": [a for a in decision.actions if a.kind != "autoreply_queued"]})
+    writes.events = [(kind, sender) for kind, sender in writes.events if kind != "autoreply"]
+    return decision, writes
 
 
 class MemoryState:
@@ -58,11 +78,13 @@ class MemoryState:
                 if m == mailbox_id and user is not None and user in users]
 
     # StateStore
-    def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute) -> Decision:
+    def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute,
+                    generation: int = 0) -> Decision:
         key = (mailbox_id, email_id)
-        if key in self.decisions:
-            return self.decisions[key]
-        decision, writes = compute(self)
+        stored = self.decisions.get(key)
+        if stored is not None and stored_is_current(stored, generation):
+            return stored
+        decision, writes = decided_anew(stored, *compute(self), generation)
         for k, lk in writes.thread:
             self.threads.setdefault(k, {})[(lk.entity_type, lk.entity_id)] = lk
         if writes.case:

@@ -10,7 +10,7 @@ from ..common import metrics
 from ..common.errors import PoisonMessage
 from ..common.messages import ParsedEmail, ParsedEnvelope, Sighting, encode, routing_headers
 from ..common.runtime.ports import Output, Record
-from ..common.topics import PARSED
+from ..common.topics import PARSED, REINDEX_GENERATION
 from .attachments import StoreObject
 from .bodies import BODY_CAP_CHARS
 from .limits import DEFAULT_LIMITS, ParseLimits
@@ -37,7 +37,11 @@ class ParseStage:
         """Parse the record's message; PoisonMessage for records that can never be parsed."""
         parsed = self.parse(record)
         envelope = ParsedEnvelope(email_id=parsed.email_id, producer="parser", payload=parsed)
-        return [Output(PARSED, parsed.sighting.mailbox_id.encode(), encode(envelope), routing_headers(envelope))]
+        headers = routing_headers(envelope)
+        generation = record.header(REINDEX_GENERATION)
+        if generation is not None:  # a reindex: the matcher decides anew
+            headers.append((REINDEX_GENERATION, generation))
+        return [Output(PARSED, parsed.sighting.mailbox_id.encode(), encode(envelope), headers)]
 
     def parse(self, record: Record) -> ParsedEmail:
         """The ParsedEmail of one ``mail.raw`` record (what ``handle`` wraps in an envelope)."""

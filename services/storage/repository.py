@@ -25,7 +25,7 @@ EMAIL_COLUMNS = (
     "text_body", "in_reply_to", "reference_ids", "thread_root", "reply_to", "sender", "delivered_to", "date_source",
     "internal_date", "text_body_truncated", "text_body_ref", "html_body", "html_body_truncated", "html_body_ref",
     "auto_submitted", "auto_submitted_reasons", "bounce", "task_token", "fetch_outcome", "defects", "warnings",
-    "first_seen_at")
+    "first_seen_at", "links_generation")
 SIGHTING_COLUMNS = ("mailbox_id", "folder", "uidvalidity", "uid", "email_id", "fetched_at", "internal_date",
                     "owner_user", "team")
 PARTICIPANT_COLUMNS = ("email_id", "role", "address", "name")
@@ -57,19 +57,32 @@ WITH email AS (
 ), attachments AS (
     {_insert("email_attachments", ATTACHMENT_COLUMNS, "attachments")} ON CONFLICT DO NOTHING
 ), links AS (
-    {_insert("email_links", LINK_COLUMNS, "links")} ON CONFLICT DO NOTHING
+    INSERT INTO email_links ({", ".join(LINK_COLUMNS)}) SELECT {", ".join(f"l.{c}" for c in LINK_COLUMNS)}
+    FROM jsonb_to_recordset(%(links)s) AS l(email_id uuid, entity_type text, entity_id text, reason text,
+                                             generation bigint)
+    WHERE NOT EXISTS (SELECT 1 FROM emails e WHERE e.email_id = l.email_id AND e.links_generation > l.generation)
+    ON CONFLICT DO NOTHING
 )
 SELECT email_id::text FROM email
 """.split())
+# Sent before BATCH_SQL when a batch re-links (a reindex): the emails whose stored links are of an
+# older generation take the new one and lose their links; BATCH_SQL then writes the new links. Two
+# statements, because the sub-statements of one cannot see each other's deletes.
+RELINK_SQL = ("WITH relinked AS (UPDATE emails e SET links_generation = r.generation "
+              "FROM jsonb_to_recordset(%(relinks)s) AS r(email_id uuid, generation bigint) "
+              "WHERE e.email_id = r.email_id AND e.links_generation < r.generation RETURNING e.email_id) "
+              "DELETE FROM email_links l USING relinked r WHERE l.email_id = r.email_id")
 
 
 @dataclass(frozen=True)
 class Pending:
-    """One record's write: the matched email, the envelope time, the mailbox options it saw."""
+    """One record's write: the matched email, the envelope time, the mailbox options it saw, and
+    the reindex generation its links were decided for (topics.REINDEX_GENERATION)."""
 
     matched: MatchedEmail
     seen_at: datetime | None
     options: MailboxOptions
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,8 +110,10 @@ class BatchRows:
     participants: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     attachments: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     links: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    generations: dict[str, int] = field(default_factory=dict)  # email → newest generation in the batch
 
-    def add(self, matched: MatchedEmail, seen_at: datetime | None, options: MailboxOptions) -> None:
+    def add(self, matched: MatchedEmail, seen_at: datetime | None, options: MailboxOptions,
+            generation: int = 0) -> None:
         e, s = matched.email, matched.email.sighting
         eid = str(e.email_id)
         first = e.from_[0] if e.from_ else None
@@ -115,7 +130,8 @@ class BatchRows:
             "auto_submitted_reasons": list(e.auto_submitted_reasons),
             "bounce": json.loads(e.bounce.model_dump_json()) if e.bounce else None,
             "task_token": e.task_token.text if e.task_token else None, "fetch_outcome": e.fetch_outcome,
-            "defects": list(e.defects), "warnings": list(e.warnings), "first_seen_at": seen_at})
+            "defects": list(e.defects), "warnings": list(e.warnings), "first_seen_at": seen_at,
+            "links_generation": generation})
         key = (s.mailbox_id, s.folder, s.uidvalidity, s.uid)
         row = {"mailbox_id": s.mailbox_id, "folder": s.folder, "uidvalidity": s.uidvalidity, "uid": s.uid,
                "email_id": eid, "fetched_at": seen_at, "internal_date": e.internal_date,
@@ -136,9 +152,17 @@ class BatchRows:
                 "size_bytes": att.size_bytes, "content_type": att.content_type, "filename": att.filename,
                 "disposition": att.disposition, "content_id": att.content_id, "origin": att.origin,
                 "depth": att.depth})
+        newest = self.generations.setdefault(eid, generation)
+        if generation < newest:
+            return  # links of an older decision than one already in the batch
+        if generation > newest:  # a newer decision's links replace the batch's older ones
+            self.generations[eid] = generation
+            self.emails[eid]["links_generation"] = generation
+            self.links = {k: v for k, v in self.links.items() if k[0] != eid}
         for lk in matched.links:
             self.links.setdefault((eid, lk.entity_type, lk.entity_id), {
-                "email_id": eid, "entity_type": lk.entity_type, "entity_id": lk.entity_id, "reason": lk.reason})
+                "email_id": eid, "entity_type": lk.entity_type, "entity_id": lk.entity_id, "reason": lk.reason,
+                "generation": generation})
 
     def params(self) -> dict[str, str]:
         def rows(table: dict[Any, dict[str, Any]]) -> str:
@@ -146,6 +170,11 @@ class BatchRows:
         return {"emails": rows(self.emails), "sightings": rows(self.sightings),
                 "participants": rows(self.participants), "attachments": rows(self.attachments),
                 "links": rows(self.links)}
+
+    def relinks(self) -> str | None:
+        """The emails this batch re-links, as RELINK_SQL's parameter; None when it re-links none."""
+        rows = [{"email_id": eid, "generation": g} for eid, g in self.generations.items() if g > 0]
+        return json.dumps(rows) if rows else None
 
 
 def _json_default(value: Any) -> str:
@@ -160,7 +189,10 @@ def send_batch(conn: Any, items: Sequence[Pending]) -> Any:
     result ``finish_batch`` reads. In pipeline mode this does not wait for the server."""
     batch = BatchRows()
     for item in items:
-        batch.add(item.matched, item.seen_at, item.options)
+        batch.add(item.matched, item.seen_at, item.options, item.generation)
+    relinks = batch.relinks()
+    if relinks is not None:
+        conn.execute(RELINK_SQL, {"relinks": relinks})
     cur = conn.cursor()
     cur.execute(BATCH_SQL, batch.params(), prepare=True)
     return cur

@@ -29,6 +29,7 @@ from ..common.messages import MailboxOptions, MatchedEnvelope
 from ..common.runtime.loop import Rejected
 from ..common.runtime.ports import Output, Record
 from ..matcher.follower import CompactedFollower, Mailboxes, wait_until_loaded
+from ..matcher.stage import reindex_generation
 from .files import PlannedCopy, copy_files, skip_reasons
 from .repository import Pending, SaveResult, finish_batch, save_batch, send_batch
 
@@ -72,7 +73,7 @@ class StoreStage:
             metrics.STORAGE_FILES_SKIPPED.labels(reason=reason).inc()
         if matched.skipped:
             return []  # the matcher skipped it (a filter, "only mails with task association"): not imported
-        self._kept.append((record, Pending(matched, envelope.occurred_at, options)))
+        self._kept.append((record, Pending(matched, envelope.occurred_at, options, reindex_generation(record))))
         sent = self._early.count if self._early else 0
         if self._send_every and not self._early_failed and len(self._kept) - sent >= self._send_every:
             self._send_early()
