@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from ..common import metrics
 from ..common.errors import TransientError
 from ..common.messages import EntityEnvelope, MailboxConfig, MailboxEnvelope
+from ..common.patterns import AS_STORED  # published before patterns were checked: still loads
 from ..common.topics import ENTITIES, MAILBOXES
 from .directory import EntityIndex
 
@@ -127,5 +128,5 @@ class MailboxFollower(CompactedFollower):
     def __init__(self, consumer: Any, mailboxes: Mailboxes) -> None:
         self.mailboxes = mailboxes
         super().__init__(consumer, MAILBOXES,
-                         lambda v: mailboxes.put(MailboxEnvelope.model_validate_json(v).payload),
+                         lambda v: mailboxes.put(MailboxEnvelope.model_validate_json(v, context=AS_STORED).payload),
                          mailboxes.remove, lambda: len(mailboxes.configs))

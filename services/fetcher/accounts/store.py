@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ...common.patterns import AS_STORED  # saved before patterns were checked: still loads
 from .model import Account
 from .secrets import SecretBox
 
@@ -42,7 +43,7 @@ FROM mailbox_accounts a LEFT JOIN mailbox_schedule s USING (mailbox_id)
 
 
 def _row(row: Any) -> StoredAccount:
-    return StoredAccount(Account.model_validate(row[0]), bytes(row[1]), AccountStatus(*row[2:]))
+    return StoredAccount(Account.model_validate(row[0], context=AS_STORED), bytes(row[1]), AccountStatus(*row[2:]))
 
 
 def save(conn: Any, account: Account, sealed_secrets: bytes) -> bool:
@@ -97,7 +98,7 @@ def rename_folder(conn: Any, mailbox_id: str, old: str, new: str) -> None:
                            (mailbox_id,)).fetchone()
         if row is None:
             return
-        account = Account.model_validate(row[0])
+        account = Account.model_validate(row[0], context=AS_STORED)
         folders = [f.model_copy(update={"name": new}) if f.name == old else f for f in account.folders]
         conn.execute("UPDATE mailbox_accounts SET config = %s, updated_at = now() WHERE mailbox_id = %s",
                      (account.model_copy(update={"folders": folders}).model_dump_json(), mailbox_id))
