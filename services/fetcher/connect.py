@@ -57,7 +57,7 @@ def translate(exc: BaseException, account: Account) -> MailboxUnavailable:
     if isinstance(exc, ConnectionRefusedError):
         return MailboxUnavailable("connection_refused", "port", f"connection refused: nothing listens on {where}")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        why = exc.verify_message or getattr(exc, "reason", None) or str(exc)
+        why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
         field = "server" if "hostname" in why.lower() else "ca_file"
         return MailboxUnavailable("certificate_untrusted", field,
                                   f"certificate not trusted: {why} (set ca_file to the server's CA, or check the "

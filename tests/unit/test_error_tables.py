@@ -179,3 +179,48 @@ def test_a_value_over_a_postgres_limit_is_dead_lettered_and_the_next_record_goes
     dead = h.read_all("in.dlq")
     assert [r.value for r in dead] == [b"bad"] and dict(dead[0].headers)["dlq-reason"] == b"database_refused"
     assert [r.value for r in h.read_all("out")] == [b"ok1", b"ok2"]
+
+
+# IMAP and POP3: the fetcher's connect.translate turns each into a MailboxUnavailable of a kind and
+# the account field to check; the mailbox backs off (others go on), a message the server cannot
+# deliver is dead-lettered alone (message_unreadable), and nothing reaches the consuming stages.
+def _imap_account():  # type: ignore[no-untyped-def]
+    from mailpipe.fetcher.accounts.model import Account
+
+    return Account.model_validate({"id": "m", "server": "imap.example", "username": "u", "security": "tls"})
+
+
+def _imap_cases() -> list[tuple[BaseException, str, str]]:
+    import imaplib
+    import socket
+    import ssl
+
+    from imapclient.exceptions import IMAPClientAbortError, LoginError
+
+    return [
+        (socket.gaierror(-2, "Name or service not known"), "host_unknown", "server"),
+        (ConnectionRefusedError(111, "refused"), "connection_refused", "port"),
+        (ssl.SSLCertVerificationError(1, "certificate verify failed"), "certificate_untrusted", "ca_file"),
+        (ssl.SSLError(1, "wrong version number"), "tls_handshake", "security"),
+        (TimeoutError(), "timeout", "server"),
+        (imaplib.IMAP4.error("FETCH failed: internal error"), "message_unreadable", "server"),
+        (imaplib.IMAP4.abort("socket error: EOF"), "connection_lost", "server"),
+        (ConnectionResetError(104, "reset"), "connection_lost", "server"),
+        (BrokenPipeError(32, "broken pipe"), "connection_lost", "server"),
+        (EOFError(), "connection_lost", "server"),
+        (OSError(113, "no route to host"), "connection_lost", "server"),
+        (LoginError("[AUTHENTICATIONFAILED] Authentication failed."), "auth_failed", "password"),
+        (IMAPClientAbortError("connection closed"), "connection_lost", "server"),
+        (imaplib.IMAP4.error("BAD unexpected response"), "protocol", "server"),
+    ]
+
+
+@pytest.mark.parametrize("case", _imap_cases(), ids=lambda c: type(c[0]).__name__)
+def test_imap_and_pop3_failures_name_their_kind_and_the_account_field(case: tuple[BaseException, str, str]) -> None:
+    from mailpipe.fetcher.connect import translate as translate_mailbox
+    from mailpipe.fetcher.errors import MailboxUnavailable
+
+    exc, kind, field = case
+    failure = translate_mailbox(exc, _imap_account())
+    assert isinstance(failure, MailboxUnavailable) and isinstance(failure, TransientError)
+    assert (failure.kind, failure.field) == (kind, field)
