@@ -65,11 +65,16 @@ def dead_letters(kafka: KafkaSettings, mailbox_id: str, raw_topic: str) -> DeadL
         replays = ReplayLedger.load(consumer, topics, stall_seconds=2 * kafka.request_timeout_seconds)
         found: dict[Key, list[DeadLetterSeen]] = defaultdict(list)
         email_ids: dict[Key, str] = {}
+        sources: set[str] = set()
         for topic in topics:
             for letter in reader.read(topic):
                 sighting = sighting_of(letter, mailbox_id)
                 if sighting is None:
                     continue
+                if letter.header("dlq-source-offset") is not None:
+                    if letter.source in sources:
+                        continue  # the same record dead-lettered again by a replay (at-least-once)
+                    sources.add(letter.source)
                 key = (sighting.folder, sighting.uidvalidity, sighting.uid)
                 found[key].append(DeadLetterSeen(str(letter.id), topic, letter.stage, letter.reason,
                                                  letter.error[:300], letter.timestamp.isoformat(timespec="seconds"),

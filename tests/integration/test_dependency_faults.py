@@ -19,7 +19,7 @@ from mailpipe.common.errors import DependencyConfigError, PoisonMessage, Transie
 from mailpipe.common.objects import check_bucket, get_content, put_at
 from mailpipe.common.runtime.loop import StageRunner
 from mailpipe.common.runtime.ports import Output, Record
-from mailpipe.common.settings import KafkaSettings, RuntimeSettings, S3Settings
+from mailpipe.common.settings import RuntimeSettings, S3Settings
 from mailpipe.parser.stage import ParseStage
 
 from tests.conftest import stack_env
@@ -208,21 +208,25 @@ class _Sized:
 
 @pytest.mark.kafka
 @pytest.mark.timeout(120)
-def test_an_output_the_broker_refuses_as_too_large_dead_letters_its_record(unique: str) -> None:
-    from kafka.admin import NewTopic
+def test_an_output_too_large_for_the_producer_dead_letters_its_record(unique: str) -> None:
+    """MAILPIPE_KAFKA__MAX_REQUEST_BYTES (the producer's max.request.size) is the limit the topics
+    are created to accept; kafka-python refuses a larger record in send()."""
+    from mailpipe.common.runtime.kafka_ports import KafkaProducerPort
 
     harness = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
     src, out = f"t{unique}.in", f"t{unique}.out"
-    admin = clients.make_admin(KafkaSettings(bootstrap_servers=stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS")))
-    admin.create_topics([NewTopic(src, 1, 1), NewTopic(f"{src}.dlq", 1, 1),
-                         NewTopic(out, 1, 1, topic_configs={"max.message.bytes": "100000"})])
-    admin.close()
+    for topic in (src, out, f"{src}.dlq"):
+        harness.create_topic(topic)
     for value in (b"one", b"big", b"two"):
         harness.produce(src, b"k", value)
-    runner = StageRunner(_Sized(out), harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    producer = KafkaProducerPort(clients.make_producer(harness.settings, max_request_size=100_000))
+    runner = StageRunner(_Sized(out), harness.consumer(f"g{unique}", [src]), producer, FAST)
     deadline = time.monotonic() + 60
-    while harness.committed(f"g{unique}", src) != 3 and time.monotonic() < deadline:
-        runner.run_once()
+    try:
+        while harness.committed(f"g{unique}", src) != 3 and time.monotonic() < deadline:
+            runner.run_once()
+    finally:
+        producer.close()
     dead = harness.read_all(f"{src}.dlq")
     assert [r.value for r in dead] == [b"big"]
     assert dict(dead[0].headers)["dlq-reason"] == b"record_too_large"
