@@ -25,7 +25,7 @@ EMAIL_COLUMNS = (
     "text_body", "in_reply_to", "reference_ids", "thread_root", "reply_to", "sender", "delivered_to", "date_source",
     "internal_date", "text_body_truncated", "text_body_ref", "html_body", "html_body_truncated", "html_body_ref",
     "auto_submitted", "auto_submitted_reasons", "bounce", "task_token", "fetch_outcome", "defects", "warnings",
-    "first_seen_at", "links_generation")
+    "first_seen_at")
 SIGHTING_COLUMNS = ("mailbox_id", "folder", "uidvalidity", "uid", "email_id", "fetched_at", "internal_date",
                     "owner_user", "team")
 PARTICIPANT_COLUMNS = ("email_id", "role", "address", "name")
@@ -56,22 +56,45 @@ WITH email AS (
     {_insert("email_participants", PARTICIPANT_COLUMNS, "participants")} ON CONFLICT DO NOTHING
 ), attachments AS (
     {_insert("email_attachments", ATTACHMENT_COLUMNS, "attachments")} ON CONFLICT DO NOTHING
+), generations AS (
+    INSERT INTO email_link_generations (email_id, mailbox_id, generation)
+    SELECT email_id, mailbox_id, generation
+    FROM jsonb_to_recordset(%(generations)s) AS g(email_id uuid, mailbox_id text, generation bigint)
+    ON CONFLICT (email_id, mailbox_id) DO UPDATE SET generation = EXCLUDED.generation
+    WHERE email_link_generations.generation < EXCLUDED.generation
+), fresh_links AS (
+    SELECT l.* FROM jsonb_to_recordset(%(links)s) AS l(email_id uuid, mailbox_id text, entity_type text,
+                                                       entity_id text, reason text, generation bigint)
+    WHERE NOT EXISTS (SELECT 1 FROM email_link_generations g WHERE g.email_id = l.email_id
+                      AND g.mailbox_id = l.mailbox_id AND g.generation > l.generation)
+), link_sources AS (
+    INSERT INTO email_link_sources (email_id, mailbox_id, entity_type, entity_id)
+    SELECT email_id, mailbox_id, entity_type, entity_id FROM fresh_links ON CONFLICT DO NOTHING
 ), links AS (
-    INSERT INTO email_links ({", ".join(LINK_COLUMNS)}) SELECT {", ".join(f"l.{c}" for c in LINK_COLUMNS)}
-    FROM jsonb_to_recordset(%(links)s) AS l(email_id uuid, entity_type text, entity_id text, reason text,
-                                             generation bigint)
-    WHERE NOT EXISTS (SELECT 1 FROM emails e WHERE e.email_id = l.email_id AND e.links_generation > l.generation)
+    INSERT INTO email_links ({", ".join(LINK_COLUMNS)}) SELECT {", ".join(LINK_COLUMNS)} FROM fresh_links
     ON CONFLICT DO NOTHING
 )
 SELECT email_id::text FROM email
 """.split())
-# Sent before BATCH_SQL when a batch re-links (a reindex): the emails whose stored links are of an
-# older generation take the new one and lose their links; BATCH_SQL then writes the new links. Two
-# statements, because the sub-statements of one cannot see each other's deletes.
-RELINK_SQL = ("WITH relinked AS (UPDATE emails e SET links_generation = r.generation "
-              "FROM jsonb_to_recordset(%(relinks)s) AS r(email_id uuid, generation bigint) "
-              "WHERE e.email_id = r.email_id AND e.links_generation < r.generation RETURNING e.email_id) "
-              "DELETE FROM email_links l USING relinked r WHERE l.email_id = r.email_id")
+# Sent before BATCH_SQL when a batch re-links (a reindex): for each (email, mailbox) whose links are
+# of an older generation, that mailbox's link sources go, and with them every link no other
+# mailbox's decision gives; BATCH_SQL then records the new generation and writes the new links.
+# Two statements, because the sub-statements of one cannot see each other's deletes.
+RELINK_SQL = """
+WITH outdated AS (
+    SELECT r.email_id, r.mailbox_id
+    FROM jsonb_to_recordset(%(generations)s) AS r(email_id uuid, mailbox_id text, generation bigint)
+    WHERE NOT EXISTS (SELECT 1 FROM email_link_generations g WHERE g.email_id = r.email_id
+                      AND g.mailbox_id = r.mailbox_id AND g.generation >= r.generation)
+), dropped AS (
+    DELETE FROM email_link_sources s USING outdated o WHERE s.email_id = o.email_id AND s.mailbox_id = o.mailbox_id
+    RETURNING s.email_id, s.mailbox_id, s.entity_type, s.entity_id
+)
+DELETE FROM email_links l USING dropped d
+WHERE l.email_id = d.email_id AND l.entity_type = d.entity_type AND l.entity_id = d.entity_id
+  AND NOT EXISTS (SELECT 1 FROM email_link_sources o WHERE o.email_id = d.email_id
+                  AND o.entity_type = d.entity_type AND o.entity_id = d.entity_id AND o.mailbox_id <> d.mailbox_id)
+"""
 
 
 @dataclass(frozen=True)
@@ -109,8 +132,8 @@ class BatchRows:
     sightings: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     participants: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     attachments: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
-    links: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
-    generations: dict[str, int] = field(default_factory=dict)  # email → newest generation in the batch
+    links: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)  # per (email, mailbox, entity)
+    generations: dict[tuple[str, str], int] = field(default_factory=dict)  # newest per (email, mailbox)
 
     def add(self, matched: MatchedEmail, seen_at: datetime | None, options: MailboxOptions,
             generation: int = 0) -> None:
@@ -130,8 +153,7 @@ class BatchRows:
             "auto_submitted_reasons": list(e.auto_submitted_reasons),
             "bounce": json.loads(e.bounce.model_dump_json()) if e.bounce else None,
             "task_token": e.task_token.text if e.task_token else None, "fetch_outcome": e.fetch_outcome,
-            "defects": list(e.defects), "warnings": list(e.warnings), "first_seen_at": seen_at,
-            "links_generation": generation})
+            "defects": list(e.defects), "warnings": list(e.warnings), "first_seen_at": seen_at})
         key = (s.mailbox_id, s.folder, s.uidvalidity, s.uid)
         row = {"mailbox_id": s.mailbox_id, "folder": s.folder, "uidvalidity": s.uidvalidity, "uid": s.uid,
                "email_id": eid, "fetched_at": seen_at, "internal_date": e.internal_date,
@@ -152,29 +174,29 @@ class BatchRows:
                 "size_bytes": att.size_bytes, "content_type": att.content_type, "filename": att.filename,
                 "disposition": att.disposition, "content_id": att.content_id, "origin": att.origin,
                 "depth": att.depth})
-        newest = self.generations.setdefault(eid, generation)
+        source = (eid, s.mailbox_id)
+        newest = self.generations.setdefault(source, generation)
         if generation < newest:
-            return  # links of an older decision than one already in the batch
+            return  # links of an older decision of this mailbox than one already in the batch
         if generation > newest:  # a newer decision's links replace the batch's older ones
-            self.generations[eid] = generation
-            self.emails[eid]["links_generation"] = generation
-            self.links = {k: v for k, v in self.links.items() if k[0] != eid}
+            self.generations[source] = generation
+            self.links = {k: v for k, v in self.links.items() if k[:2] != source}
         for lk in matched.links:
-            self.links.setdefault((eid, lk.entity_type, lk.entity_id), {
-                "email_id": eid, "entity_type": lk.entity_type, "entity_id": lk.entity_id, "reason": lk.reason,
-                "generation": generation})
+            self.links.setdefault((eid, s.mailbox_id, lk.entity_type, lk.entity_id), {
+                "email_id": eid, "mailbox_id": s.mailbox_id, "entity_type": lk.entity_type,
+                "entity_id": lk.entity_id, "reason": lk.reason, "generation": generation})
 
     def params(self) -> dict[str, str]:
         def rows(table: dict[Any, dict[str, Any]]) -> str:
             return json.dumps(list(table.values()), ensure_ascii=False, default=_json_default)
         return {"emails": rows(self.emails), "sightings": rows(self.sightings),
                 "participants": rows(self.participants), "attachments": rows(self.attachments),
-                "links": rows(self.links)}
+                "links": rows(self.links), "generations": json.dumps(self.relinks())}
 
-    def relinks(self) -> str | None:
-        """The emails this batch re-links, as RELINK_SQL's parameter; None when it re-links none."""
-        rows = [{"email_id": eid, "generation": g} for eid, g in self.generations.items() if g > 0]
-        return json.dumps(rows) if rows else None
+    def relinks(self) -> list[dict[str, Any]]:
+        """The (email, mailbox) pairs this batch re-links, with their generation: a reindex's."""
+        return [{"email_id": eid, "mailbox_id": mailbox, "generation": g}
+                for (eid, mailbox), g in self.generations.items() if g > 0]
 
 
 def _json_default(value: Any) -> str:
@@ -190,11 +212,11 @@ def send_batch(conn: Any, items: Sequence[Pending]) -> Any:
     batch = BatchRows()
     for item in items:
         batch.add(item.matched, item.seen_at, item.options, item.generation)
-    relinks = batch.relinks()
-    if relinks is not None:
-        conn.execute(RELINK_SQL, {"relinks": relinks})
+    params = batch.params()
+    if batch.relinks():
+        conn.execute(RELINK_SQL, {"generations": params["generations"]})
     cur = conn.cursor()
-    cur.execute(BATCH_SQL, batch.params(), prepare=True)
+    cur.execute(BATCH_SQL, params, prepare=True)
     return cur
 
 

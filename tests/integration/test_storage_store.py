@@ -32,8 +32,8 @@ from mailpipe.storage.stage import StoreStage
 
 from tests.conftest import stack_s3
 
-STORAGE_TABLES = ["emails", "email_sightings", "email_participants", "email_links", "email_attachments",
-                  "file_copies"]
+STORAGE_TABLES = ["emails", "email_sightings", "email_participants", "email_links", "email_link_sources",
+                  "email_attachments", "file_copies"]
 MakeStage = Callable[..., StoreStage]
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
