@@ -52,17 +52,24 @@ def get_content(s3: Any, bucket: str, key: str) -> bytes:
 
 def check_bucket(s3: Any, bucket: str) -> None:
     """Fail at start, naming the variable, when the bucket is missing or the credentials are
-    refused. Blocks on the network; raises DependencyConfigError, or TransientError when S3 does
-    not answer (a HEAD has no error body, so a 404 here means the bucket, not an object)."""
+    refused. S3 being away is only logged: the stage's own retries deal with it, and a storage
+    stage can write its rows meanwhile. Blocks on the network; raises DependencyConfigError (a
+    HEAD has no error body, so a 404 here means the bucket, not an object)."""
+    import logging
+
     from botocore.exceptions import ClientError
 
     from .adapters.s3_errors import BUCKET
-    from .errors import DependencyConfigError
+    from .errors import DependencyConfigError, TransientError
 
-    with s3_boundary():
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
-                raise DependencyConfigError("s3", (BUCKET,), f"no bucket named {bucket!r}") from exc
-            raise
+    try:
+        with s3_boundary():
+            try:
+                s3.head_bucket(Bucket=bucket)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+                    raise DependencyConfigError("s3", (BUCKET,), f"no bucket named {bucket!r}") from exc
+                raise
+    except TransientError as exc:
+        logging.getLogger(__name__).warning("S3 did not answer at start; carrying on",
+                                            extra={"error": str(exc)})

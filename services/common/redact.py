@@ -14,8 +14,9 @@ MASK = "**********"
 _MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words; nobody's password is that short
 _secrets: set[str] = set()
 
-# user:password@ after "//", a quote, a bracket or a blank: URLs, also malformed ones ("postgresql//...")
-_URL_PASSWORD = re.compile(r"(?P<head>(?:^|//|[\s\"'(<=])[^\s:/@\"'<>=]*:)(?P<secret>[^@\s\"'<>/]+)(?=@)")
+# user:password@ after "//", a quote, a bracket or a blank: URLs, also malformed ones ("postgresql//...").
+# The runs are bounded so a long line cannot make the search quadratic (it runs on every log field).
+_URL_PASSWORD = re.compile(r"(?P<head>(?:^|//|[\s\"'(<=])[^\s:/@\"'<>=]{0,256}:)(?P<secret>[^@\s\"'<>/]{1,256})(?=@)")
 _KEY_VALUE = re.compile(
     r"(?P<head>\b(?:password|passwd|pwd|sslpassword|secret|secret_access_key|token|api_token)\s*=\s*)"
     r"(?P<secret>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&\"']+)", re.IGNORECASE)

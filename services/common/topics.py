@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from .runtime.ports import Record
+
 RAW = "mail.raw"
 PARSED = "mail.parsed"
 MATCHED = "mail.matched"
@@ -19,6 +21,15 @@ AUTOREPLY = "mail.autoreply"
 # matcher decides anew for a generation newer than its stored decision's; storage then replaces the
 # email's links. A crash replay carries the same generation, so it repeats the stored decision.
 REINDEX_GENERATION = "reindex-generation"
+
+
+def reindex_generation(record: Record) -> int:
+    """The record's reindex generation; 0 when absent or malformed (an ordinary fetch). Pure."""
+    value = record.header(REINDEX_GENERATION)
+    try:
+        return max(0, int(value)) if value else 0
+    except ValueError:
+        return 0
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

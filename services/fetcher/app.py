@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..common import clients
+from ..common.objects import check_bucket
 from ..common.runtime.kafka_ports import KafkaProducerPort
 from ..common.service import start_process
 from ..common.settings import load
@@ -27,7 +28,9 @@ def main() -> int:
     try:
         with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
             publish_all(conn, producer)  # mail.mailboxes is compacted: republishing is harmless
-        publisher = Publisher(producer, clients.make_s3(settings.s3), settings.s3.bucket,
+        s3 = clients.make_s3(settings.s3)
+        check_bucket(s3, settings.s3.bucket)  # wrong credentials or bucket stop here, naming the variable
+        publisher = Publisher(producer, s3, settings.s3.bucket,
                               settings.fetch.claim_check_bytes, topic=settings.fetch.raw_topic)
         replica = Replica(settings.fetch, lambda: clients.connect_postgres(settings.postgres, autocommit=True),
                           publisher, box, health)

@@ -4,10 +4,11 @@ flush, and only then report them done. Blocks until Kafka acknowledged (acks=all
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from ..common import metrics
-from ..common.errors import TransientError
+from ..common.errors import PoisonMessage, TransientError
 from ..common.objects import put_content
 from ..common.runtime.ports import Delivery, ProducerPort
 from ..common.topics import RAW
@@ -38,7 +39,13 @@ class Publisher:
                 deliveries.append(self.producer.send(dead_letter_record(msg, self.topic)))
                 entries.append(ledger_entry(msg, False))
                 continue
-            claim = uploads[i].result() if i in uploads else None  # durable before the record points at it
+            try:
+                claim = uploads[i].result() if i in uploads else None  # durable before the record points at it
+            except PoisonMessage as exc:  # S3 refuses this one object (too large for it, say)
+                msg = replace(msg, unreadable=f"claim-check refused by S3: {exc}")
+                deliveries.append(self.producer.send(dead_letter_record(msg, self.topic)))
+                entries.append(ledger_entry(msg, False))
+                continue
             deliveries.append(self.producer.send(raw_record(msg, claim, self.topic, reindex_generation)))
             entries.append(ledger_entry(msg, claim is not None))
         metrics.CLAIM_CHECKS.inc(len(uploads))

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..common import metrics
-from ..common.errors import TransientError
 from ..common.health import Health
 from . import checkpoint, leases, runs
 from .accounts import store
@@ -63,9 +62,8 @@ class Replica:
             stop.set()
             pool.shutdown(wait=True)  # runs see the stop, checkpoint what is acknowledged, release
             conn.close()
-        if self.fatal is not None:
-            log.error("stopping: a dependency failed", extra={"error": str(self.fatal)})
-            return 1
+        if self.fatal is not None:  # mailpipe run logs it as the one exit line, with its kind
+            raise self.fatal
         log.info("stopped", extra={"stage": "fetcher"})
         return 0
 
@@ -145,7 +143,7 @@ class Replica:
         except LeaseLost:
             outcome = "lease_lost"
             metrics.LEASES_LOST.inc()
-        except TransientError:
+        except Exception:  # a dependency (Kafka, S3, PostgreSQL) failed or refused: the replica stops
             runs.finish(conn, run_id, "dependency_failed", ctx.published)
             raise
         # the run is recorded as ended before the lease is free, so runs never appear to overlap

@@ -25,8 +25,9 @@ from .state import Compute, decided_anew, stored_is_current
 
 
 def _key(value: str, kind: str) -> str:
-    """``value`` as the state tables key it: a Message-ID, thread root or sender too long for an
-    index is stored by its digest (the same on every replica and replay, so threads still join)."""
+    """``value`` as the state tables store it: a Message-ID, thread root or sender too long for an
+    index is stored by its digest (the same on every replica and replay, so threads still join);
+    counted. Lookups use ``bounded_key`` itself."""
     key = bounded_key(value)
     if key is not value:
         metrics.KEYS_DIGESTED.labels(kind=kind).inc()
@@ -41,17 +42,17 @@ class _View:
 
     def thread_links(self, keys: Sequence[str]) -> list[Link]:
         rows = self.conn.execute("SELECT entity_type, entity_id FROM matcher_threads WHERE key = ANY(%s) "
-                                 "ORDER BY entity_type, entity_id", ([_key(k, "thread_key") for k in keys],)).fetchall()
+                                 "ORDER BY entity_type, entity_id", ([bounded_key(k) for k in keys],)).fetchall()
         return [Link(entity_type=t, entity_id=i, reason="thread") for t, i in rows]
 
     def case_of_thread(self, mailbox_id: str, root: str) -> tuple[str, str] | None:
         row = self.conn.execute("SELECT case_id, number FROM matcher_cases WHERE mailbox_id = %s AND thread_root = %s",
-                                (mailbox_id, _key(root, "thread_root"))).fetchone()
+                                (mailbox_id, bounded_key(root))).fetchone()
         return (row[0], row[1]) if row else None
 
     def lead_of_sender(self, mailbox_id: str, sender: str) -> str | None:
         row = self.conn.execute("SELECT lead_id FROM matcher_leads WHERE mailbox_id = %s AND sender = %s",
-                                (mailbox_id, _key(sender, "sender"))).fetchone()
+                                (mailbox_id, bounded_key(sender))).fetchone()
         return row[0] if row else None
 
     def round_robin_position(self, mailbox_id: str) -> int:
@@ -62,7 +63,7 @@ class _View:
     def count_since(self, mailbox_id: str, kind: CounterKind, sender: str, since: datetime) -> int:
         row = self.conn.execute("SELECT count(*) FROM matcher_sender_events WHERE mailbox_id = %s AND kind = %s "
                                 "AND sender = %s AND at >= %s",
-                                (mailbox_id, kind, _key(sender, "sender"), since)).fetchone()
+                                (mailbox_id, kind, bounded_key(sender), since)).fetchone()
         return int(row[0])
 
     def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:

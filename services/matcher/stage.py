@@ -20,7 +20,7 @@ from ..common.messages import (
     routing_headers,
 )
 from ..common.runtime.ports import Output, Record
-from ..common.topics import AUTOREPLY, MATCHED, REINDEX_GENERATION
+from ..common.topics import AUTOREPLY, MATCHED, REINDEX_GENERATION, reindex_generation
 from .decide import Context, Decision, decide, event_time
 from .directory import EntityIndex
 from .follower import CompactedFollower, Mailboxes, wait_until_loaded
@@ -98,12 +98,3 @@ def outputs(parsed: ParsedEmail, decision: Decision, matched_topic: str = MATCHE
         out.append(Output(autoreply_topic, key, encode(reply), routing_headers(reply)))
     return out
 
-
-def reindex_generation(record: Record) -> int:
-    """The record's reindex generation (topics.REINDEX_GENERATION); 0 when absent or malformed
-    (an ordinary fetch: the stored decision, if any, is repeated)."""
-    value = record.header(REINDEX_GENERATION)
-    try:
-        return max(0, int(value)) if value else 0
-    except ValueError:
-        return 0

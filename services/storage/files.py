@@ -88,7 +88,7 @@ def planned_copies(matched: MatchedEmail) -> list[PlannedCopy]:
 # Why an attachment was not copied (a closed set: the label values of mailpipe_storage_files_skipped).
 SKIP_REASONS = ("email_skipped", "mailbox_option_none", "no_task_association", "inline_part",
                 "filename_filter_include", "filename_filter_exclude", "no_target", "no_files_switch",
-                "source_missing")
+                "source_missing", "copy_refused")
 
 
 def skip_reasons(matched: MatchedEmail, options: MailboxOptions) -> list[str]:
@@ -102,24 +102,31 @@ def skip_reasons(matched: MatchedEmail, options: MailboxOptions) -> list[str]:
             for a in matched.email.attachments if a.object_key not in planned]
 
 
-def copy_files(s3: Any, bucket: str, copies: list[PlannedCopy]) -> tuple[int, int]:
-    """Server-side copies (no bytes through this process); returns (copied, source missing).
-    Copying again to the same key writes the same bytes, so a retry or replay is harmless. A source
-    object that is gone (retention deleted it before a replay got here) can never be copied: it is
-    logged and counted, not retried. Blocks on the network; raises any other botocore error."""
-    from botocore.exceptions import ClientError
+def copy_files(s3: Any, bucket: str, copies: list[PlannedCopy]) -> tuple[int, dict[str, int]]:
+    """Server-side copies (no bytes through this process); returns how many were copied and how
+    many were skipped, by reason. Copying again to the same key writes the same bytes, so a retry
+    or replay is harmless. A copy S3 refuses for that one object (its source gone because retention
+    removed it before a replay got here: ``source_missing``; a destination key too long:
+    ``copy_refused``) can never succeed: it is logged and counted, not retried. Blocks on the
+    network; raises TransientError or DependencyConfigError (``adapters.s3_errors``)."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    copied = missing = 0
+    from ..common.adapters.s3_errors import translate
+    from ..common.errors import PoisonMessage
+
+    copied, skipped = 0, dict[str, int]()
     for c in copies:
         try:
             s3.copy_object(Bucket=bucket, Key=c.dest_key, CopySource={"Bucket": bucket, "Key": c.source_key},
                            MetadataDirective="COPY")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-                raise
-            log.warning("file copy skipped: its source object is gone",
-                        extra={"source_key": c.source_key, "target_type": c.target_type})
-            missing += 1
+        except (BotoCoreError, ClientError) as exc:
+            kind = translate(exc)
+            if not isinstance(kind, PoisonMessage):
+                raise kind or exc from exc
+            reason = "source_missing" if kind.reason == "object_missing" else "copy_refused"
+            log.warning("file copy skipped", extra={"reason": reason, "error": kind.detail,
+                                                    "source_key": c.source_key, "target_type": c.target_type})
+            skipped[reason] = skipped.get(reason, 0) + 1
         else:
             copied += 1
-    return copied, missing
+    return copied, skipped

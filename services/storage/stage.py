@@ -23,13 +23,12 @@ from pydantic import ValidationError
 
 from ..common import metrics
 from ..common.adapters.postgres_errors import POISON_TYPES
-from ..common.adapters.s3_errors import s3_boundary
 from ..common.errors import PoisonMessage, TransientError
 from ..common.messages import MailboxOptions, MatchedEnvelope
 from ..common.runtime.loop import Rejected
 from ..common.runtime.ports import Output, Record
+from ..common.topics import reindex_generation
 from ..matcher.follower import CompactedFollower, Mailboxes, wait_until_loaded
-from ..matcher.stage import reindex_generation
 from .files import PlannedCopy, copy_files, skip_reasons
 from .repository import Pending, SaveResult, finish_batch, save_batch, send_batch
 
@@ -102,10 +101,10 @@ class StoreStage:
         if self._copies:
             if self._s3 is None:
                 raise TransientError("file copies planned but no S3 client configured")
-            with s3_boundary():
-                copied, missing = copy_files(self._s3, self._bucket, self._copies)
+            copied, skipped = copy_files(self._s3, self._bucket, self._copies)
             metrics.STORAGE_FILES_COPIED.inc(copied)
-            metrics.STORAGE_FILES_SKIPPED.labels(reason="source_missing").inc(missing)
+            for reason, count in skipped.items():
+                metrics.STORAGE_FILES_SKIPPED.labels(reason=reason).inc(count)
             self._copies.clear()
         rejected, self._rejected = self._rejected, []
         return rejected

@@ -231,3 +231,9 @@ def test_an_output_too_large_for_the_producer_dead_letters_its_record(unique: st
     assert [r.value for r in dead] == [b"big"]
     assert dict(dead[0].headers)["dlq-reason"] == b"record_too_large"
     assert [r.value for r in harness.read_all(out)] == [b"one", b"two"]
+
+
+@pytest.mark.s3
+def test_s3_away_at_start_is_no_reason_to_stop() -> None:
+    away, bucket = _s3(endpoint="http://127.0.0.1:1")
+    assert check_bucket(away, bucket) is None  # logged; the stage's retries deal with S3 later

@@ -87,3 +87,13 @@ def test_a_kafka_error_escaping_the_service_is_one_json_line_with_the_traceback_
     last = lines[-1]
     assert last["error_kind"] == "transient" and last["dependency"] == "kafka"
     assert last["traceback"].startswith("Traceback") and "kafka" in last["traceback"]
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_the_fetcher_stops_at_start_on_wrong_s3_credentials_naming_the_variable(pg_dsn: str) -> None:
+    code, lines, output = _run("fetcher", MAILPIPE_POSTGRES__DSN=pg_dsn, MAILPIPE_S3__SECRET_ACCESS_KEY=PASSWORD)
+    assert code == 2
+    _assert_secret_free(output, PASSWORD)
+    assert lines[-1]["error_kind"] == "configuration" and lines[-1]["dependency"] == "s3"
+    assert "MAILPIPE_S3__SECRET_ACCESS_KEY" in lines[-1]["variables"]

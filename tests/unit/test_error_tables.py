@@ -70,9 +70,20 @@ def test_s3_missing_credentials_are_configuration() -> None:
     assert isinstance(translate(NoCredentialsError()), DependencyConfigError)
 
 
-@pytest.mark.parametrize("code", ["NoSuchKey", "EntityTooLarge", "KeyTooLongError", "InvalidArgument"])
+@pytest.mark.parametrize("code", ["NoSuchKey", "EntityTooLarge", "KeyTooLongError"])
 def test_s3_one_bad_object_is_poison(code: str) -> None:
     assert isinstance(translate(client_error(code, 400)), PoisonMessage)
+
+
+@pytest.mark.parametrize("code", ["InvalidRequest", "InvalidArgument", "KMS.DisabledException", "SomethingNew"])
+def test_s3_other_refusals_stop_the_stage_instead_of_dead_lettering_every_record(code: str) -> None:
+    # content-addressed objects: an unknown 4xx (Object Lock wanting Content-MD5, a KMS key) refuses all alike
+    assert isinstance(translate(client_error(code, 400)), DependencyConfigError)
+
+
+@pytest.mark.parametrize("code", ["BadDigest", "InvalidDigest"])
+def test_s3_bytes_damaged_on_the_way_are_transient(code: str) -> None:
+    assert isinstance(translate(client_error(code, 400)), TransientError)
 
 
 @pytest.mark.parametrize("cls", [pg.ProgramLimitExceeded, pg.StatementTooComplex, psycopg.DataError,

@@ -28,6 +28,8 @@ CONFIG_TYPES: dict[type[BaseException], tuple[str, ...]] = {
     k.UnsupportedVersionError: (SERVERS,),
     k.IncompatibleBrokerVersion: (SERVERS,),
     k.InvalidTopicError: (SERVERS,),
+    k.KafkaConfigurationError: (SERVERS, MAX_REQUEST),
+    k.UnsupportedCodecError: (SERVERS,),
 }
 
 

@@ -28,10 +28,12 @@ from ..redact import redact
 ENDPOINT, KEY_ID, SECRET = "MAILPIPE_S3__ENDPOINT_URL", "MAILPIPE_S3__ACCESS_KEY_ID", "MAILPIPE_S3__SECRET_ACCESS_KEY"
 BUCKET, REGION = "MAILPIPE_S3__BUCKET", "MAILPIPE_S3__REGION"
 
-# The server is away, overloaded or slow: the same request later succeeds.
+# The server is away, overloaded or slow, or the bytes were damaged on the way: the same request
+# later succeeds.
 TRANSIENT_CODES = frozenset({
     "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
     "RequestTimeTooSkewed", "Throttling", "ThrottlingException", "RequestLimitExceeded", "OperationAborted",
+    "BadDigest", "InvalidDigest", "IncompleteBody",
 })
 # The server refuses who we are or where we write: every request would fail the same way.
 CONFIG_CODES: dict[str, tuple[str, ...]] = {
@@ -50,16 +52,14 @@ CONFIG_CODES: dict[str, tuple[str, ...]] = {
     "301": (ENDPOINT, REGION),
     "NotImplemented": (ENDPOINT,),
 }
-# One object or request is wrong; others go through: this record is poison.
+# One object is wrong and others go through. Objects are content-addressed, so little else can be
+# one record's fault: any other 4xx (an Object Lock bucket demanding Content-MD5, a KMS key the
+# server cannot use, ...) refuses every record alike and stops the stage as configuration.
 POISON_CODES: dict[str, str] = {
     "NoSuchKey": "object_missing",
     "404": "object_missing",
     "EntityTooLarge": "object_too_large",
     "KeyTooLongError": "object_key_too_long",
-    "InvalidArgument": "object_refused",
-    "InvalidDigest": "object_refused",
-    "BadDigest": "object_refused",
-    "InvalidObjectName": "object_refused",
 }
 
 
@@ -74,8 +74,8 @@ def translate(exc: BaseException) -> PoisonMessage | TransientError | Dependency
         return DependencyConfigError("s3", (KEY_ID, SECRET), text)
     if isinstance(exc, InvalidRegionError):
         return DependencyConfigError("s3", (REGION,), text)
-    if isinstance(exc, ParamValidationError):
-        return PoisonMessage("object_refused", text)
+    if isinstance(exc, ParamValidationError):  # a request botocore will never send: a bug, not the record
+        return DependencyConfigError("s3", (ENDPOINT,), text)
     if isinstance(exc, ConnectionError | HTTPClientError | IncompleteReadError):
         return TransientError(f"S3 unreachable: {text}", dependency="s3")
     # An unknown botocore failure is not the record's fault: retrying and then stopping loses
@@ -96,9 +96,7 @@ def _client_error(exc: ClientError) -> PoisonMessage | TransientError | Dependen
         return PoisonMessage(POISON_CODES[code], text)
     if status >= 500 or status in (0, 408, 429):
         return TransientError(f"S3 unavailable: {text}", dependency="s3")
-    if status in (401, 403):
-        return DependencyConfigError("s3", (KEY_ID, SECRET, BUCKET), text)
-    return PoisonMessage("object_refused", text)
+    return DependencyConfigError("s3", (KEY_ID, SECRET, BUCKET) if status in (401, 403) else (ENDPOINT, BUCKET), text)
 
 
 @contextmanager

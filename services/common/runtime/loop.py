@@ -101,7 +101,7 @@ class StageRunner:
 
     def _raise_revoke_failure(self) -> None:
         if self._revoke_failed is not None:
-            raise TransientError("the commit on a rebalance failed") from self._revoke_failed
+            raise TransientError("the commit on a rebalance failed", dependency="kafka") from self._revoke_failed
 
     def _process(self, records: list[Record]) -> None:
         deliveries: list[Sent] = []
@@ -198,7 +198,8 @@ class StageRunner:
                 continue
             kind = translate(error)
             if not isinstance(kind, PoisonMessage) or is_dead_letter:
-                raise TransientError(f"an output was not acknowledged: {kind or repr(error)}") from error
+                raise TransientError(f"an output was not acknowledged: {kind or repr(error)}",
+                                     dependency="kafka") from error
             refused.setdefault((record.topic, record.partition, record.offset), (record, kind))
         return [sent for record, kind in refused.values()
                 for sent in self._send(record, self._poisoned(record, kind, handled=True), dead_letters=True)]

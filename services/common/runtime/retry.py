@@ -15,11 +15,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is a dependency failure a retry may fix, by the adapters' tables."""
-    return isinstance(translate(exc), TransientError)
-
-
 def call_with_retry(fn: Callable[[], T], *, attempts: int, backoff_seconds: float, backoff_max_seconds: float,
                     stage: str, sleep: Callable[[float], None] = time.sleep) -> T:
     """Call ``fn``; on a transient failure wait and try again, ``attempts`` times in all.
