@@ -25,6 +25,7 @@ from mailpipe.parser.stage import ParseStage
 from tests.conftest import stack_env
 from tests.support.harness import KafkaHarness
 from tests.support.http_outage import OutageProxy
+from tests.support.retarget import Retargeted
 
 FAST = RuntimeSettings(retry_attempts=2, retry_backoff_seconds=0.05, dlq_min_records=5, poll_timeout_seconds=0.3)
 
@@ -93,20 +94,8 @@ def _raw_record_headers(raw: bytes, uid: int, claim: str | None) -> list[tuple[s
     return headers + ([("claim-check", claim.encode())] if claim else [])
 
 
-class _Retarget:
-    """The parse stage with its output on a per-test topic (the real mail.parsed is shared)."""
-
-    name = "parser"
-
-    def __init__(self, stage: ParseStage, topic: str) -> None:
-        self.stage, self.topic = stage, topic
-
-    def handle(self, record: Record) -> list[Output]:
-        return [Output(self.topic, o.key, o.value, o.headers) for o in self.stage.handle(record)]
-
-
-def _parse_stage(s3: Any, bucket: str, out: str) -> _Retarget:
-    return _Retarget(ParseStage(lambda key: get_content(s3, bucket, key),
+def _parse_stage(s3: Any, bucket: str, out: str) -> Retargeted:
+    return Retargeted(ParseStage(lambda key: get_content(s3, bucket, key),
                                 lambda key, data: put_at(s3, bucket, key, data) and None), out)
 
 

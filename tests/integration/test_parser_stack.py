@@ -12,12 +12,13 @@ import pytest
 from mailpipe.common import clients
 from mailpipe.common.objects import put_at
 from mailpipe.common.runtime.loop import StageRunner
-from mailpipe.common.runtime.ports import Output, Record
+from mailpipe.common.runtime.ports import Record
 from mailpipe.common.settings import KafkaSettings, RuntimeSettings
 from mailpipe.parser.stage import ParseStage
 
 from tests.conftest import stack_env, stack_s3
 from tests.support.harness import KafkaHarness
+from tests.support.retarget import Retargeted
 
 FAST = RuntimeSettings(retry_attempts=3, retry_backoff_seconds=0.01, dlq_min_records=5, poll_timeout_seconds=0.5)
 
@@ -58,18 +59,6 @@ def test_the_same_attachment_bytes_twice_make_one_object(unique: str) -> None:
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
 
 
-class _Retarget:
-    """The parse stage with its output sent to a per-test topic (the real one is shared)."""
-
-    name = "parser"
-
-    def __init__(self, stage: ParseStage, topic: str) -> None:
-        self.stage, self.topic = stage, topic
-
-    def handle(self, record: Record) -> list[Output]:
-        return [Output(self.topic, o.key, o.value, o.headers) for o in self.stage.handle(record)]
-
-
 @pytest.mark.kafka
 def test_poison_goes_to_the_dead_letter_topic_and_the_next_message_is_parsed(unique: str) -> None:
     harness = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
@@ -84,7 +73,7 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_next_message_is_parsed(uni
             producer.send(src, key=f"s:{uid}".encode(), value=raw, headers=_headers(raw, "mbx", uid)).get(timeout=30)
     finally:
         producer.close()
-    stage = _Retarget(ParseStage(lambda key: b""), out)
+    stage = Retargeted(ParseStage(lambda key: b""), out)
     runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
     try:
         deadline = time.monotonic() + 60
