@@ -16,6 +16,10 @@ DEAD_LETTERS = Counter("mailpipe_runtime_dead_letters", "Records sent to a dead-
 RETRIES = Counter("mailpipe_runtime_retries", "Retries of a transient failure", ["stage"])
 COMMITS = Counter("mailpipe_runtime_commits", "Offset commits", ["stage"])
 PAUSES = Counter("mailpipe_runtime_backpressure_pauses", "Times consumption paused on backpressure", ["stage"])
+CONSUMER_LAG = Gauge("mailpipe_runtime_consumer_lag_records",
+                     "Records on an assigned partition not yet taken by this consumer (end offset minus "
+                     "position), refreshed every few seconds; partition numbers are a closed set per topic",
+                     ["stage", "topic", "partition"])
 BATCH_SECONDS = Histogram("mailpipe_runtime_batch_duration_seconds", "Time to handle, flush and commit a batch",
                           ["stage"], buckets=(0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from . import clients, logs
 from .health import Health, serve
 from .runtime.kafka_ports import KafkaConsumerPort, KafkaProducerPort
+from .runtime.lag import LagReporter
 from .runtime.loop import Stage, StageRunner
 from .settings import ServiceSettings, masked
 
@@ -43,7 +44,13 @@ def run_stage(name: str, settings: ServiceSettings, input_topics: list[str],
     # The listener only fires inside poll(), by which time `runner` below is bound.
     consumer = KafkaConsumerPort(clients.make_consumer(settings.kafka, group), input_topics,
                                  on_revoked=lambda parts: runner.on_revoked(parts))
-    runner = StageRunner(stage, consumer, producer, settings.runtime, on_progress=health.progress)
+    lag = LagReporter(consumer, name)  # refreshed after polls, at most every few seconds
+
+    def progress() -> None:
+        health.progress()
+        lag.maybe_report()
+
+    runner = StageRunner(stage, consumer, producer, settings.runtime, on_progress=progress)
     health.set_ready(True)
     try:
         runner.run(stop)

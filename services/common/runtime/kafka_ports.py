@@ -57,8 +57,26 @@ class KafkaConsumerPort:
     def assignment(self) -> set[Partition]:
         return {(tp.topic, tp.partition) for tp in self._c.assignment()}
 
+    def lag(self) -> dict[Partition, int]:
+        """Records not yet taken per assigned partition: the end offset (one ListOffsets request,
+        bounded by LAG_TIMEOUT_MS) minus the consumer's position. A partition without a position yet
+        (no committed offset fetched so far) is left out rather than waited for."""
+        assigned = list(self._c.assignment())
+        if not assigned:
+            return {}
+        ends = self._c.end_offsets(assigned, timeout_ms=LAG_TIMEOUT_MS)
+        lags: dict[Partition, int] = {}
+        for tp in assigned:
+            position = self._c.position(tp, timeout_ms=0) if tp in ends else None
+            if position is not None:
+                lags[(tp.topic, tp.partition)] = max(0, ends[tp] - position)
+        return lags
+
     def close(self) -> None:
         self._c.close(autocommit=False)
+
+
+LAG_TIMEOUT_MS = 2000
 
 
 ACK_WAIT_SECONDS = 60.0
