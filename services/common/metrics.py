@@ -20,6 +20,9 @@ CONSUMER_LAG = Gauge("mailpipe_runtime_consumer_lag_records",
                      "Records on an assigned partition not yet taken by this consumer (end offset minus "
                      "position), refreshed every few seconds; partition numbers are a closed set per topic",
                      ["stage", "topic", "partition"])
+DEPENDENCY_RETRIES = Counter("mailpipe_runtime_dependency_retries",
+                             "Retries of a transient failure, by the dependency that failed (kafka, postgres, "
+                             "s3, imap, smtp, unknown)", ["stage", "dependency"])
 BATCH_SECONDS = Histogram("mailpipe_runtime_batch_duration_seconds", "Time to handle, flush and commit a batch",
                           ["stage"], buckets=(0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
@@ -44,6 +47,10 @@ SECONDS_SINCE_SUCCESS = Gauge("mailpipe_fetcher_seconds_since_last_success",
 LEASES_HELD = Gauge("mailpipe_fetcher_leases_held", "Mailbox leases this replica holds now")
 LEASE_TAKEOVERS = Counter("mailpipe_fetcher_lease_takeovers", "Expired leases of other replicas taken over")
 LEASES_LOST = Counter("mailpipe_fetcher_leases_lost", "Runs stopped because the lease was lost")
+IDLE_CONNECTIONS = Gauge("mailpipe_fetcher_idle_connections", "IMAP IDLE connections this replica holds open")
+MAILBOXES_FAILING = Gauge("mailpipe_fetcher_mailboxes_failing",
+                          "Enabled mailboxes whose last run failed and that are backing off (fleet-wide figure "
+                          "from PostgreSQL, as unfetched messages: aggregate with max)")
 IDLE_WAKEUPS = Counter("mailpipe_fetcher_idle_wakeups", "IDLE notifications that started a fetch")
 
 # parser (label values: defect from the stdlib email.errors class names; warning and outcome from the
