@@ -17,7 +17,7 @@ from .. import cli
 from ..common import admin, clients
 from ..common.settings import PostgresSettings
 from . import mailboxes, mailgen, report
-from .processes import ServiceProcess, free_port, pipeline
+from .processes import ServiceProcess, free_port, pipeline, scrape_targets_dir, write_scrape_targets
 
 USER, MAILBOX_ID, COUNT = "demo@mailpipe.test", "demo", 220
 STATE = Path(os.environ.get("MAILPIPE_STACK_STATE_DIR", ".state"))
@@ -56,6 +56,8 @@ def main() -> int:
     print("\n== metrics and health (services keep running; `make down` stops everything)")
     for p in procs.values():
         print(f"  {p.service:<8} http://127.0.0.1:{p.http_port}/metrics   /healthz   /readyz   log: {p.log_path}")
+    if prometheus := os.environ.get("MAILPIPE_STACK_PROMETHEUS_URL"):
+        print(f"  {'prometheus':<8} {prometheus}/alerts   /graph   (scraping the services above, alert rules loaded)")
     print(f"\ndemo finished in {time.monotonic() - started:.1f}s")
     return 0
 
@@ -81,6 +83,7 @@ def _restart_services() -> dict[str, ServiceProcess]:
         p.start()
         assert p.proc is not None
         (PIDS / f"{p.service}.pid").write_text(str(p.proc.pid))
+    write_scrape_targets(scrape_targets_dir(STATE), "demo", procs)
     return procs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -75,3 +76,21 @@ def stop_all(procs: dict[str, ServiceProcess], timeout: float = 30) -> None:
                 p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def scrape_targets_dir(state: Path) -> Path:
+    """Where the local stack's Prometheus looks for file_sd target files (mailpipe_stack.prometheus)."""
+    return Path(os.environ.get("MAILPIPE_STACK_PROMETHEUS_TARGETS", state / "prometheus" / "targets"))
+
+
+def write_scrape_targets(targets_dir: Path, name: str, procs: dict[str, ServiceProcess]) -> Path:
+    """Tell Prometheus to scrape ``procs``: a file_sd file ``<name>.json`` in ``targets_dir``, one
+    target per service on 127.0.0.1 labelled ``service``. Written by rename, since Prometheus
+    re-reads the folder whenever a file changes; ``name`` keeps the demo's and each test's apart."""
+    targets_dir.mkdir(parents=True, exist_ok=True)
+    path = targets_dir / f"{name}.json"
+    doc = [{"targets": [f"127.0.0.1:{p.http_port}"], "labels": {"service": p.service}} for p in procs.values()]
+    tmp = path.with_name(f".{name}.json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(path)
+    return path

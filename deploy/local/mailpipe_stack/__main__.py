@@ -11,14 +11,15 @@ from .base import Layout, Ports, layout, log, stop_pid
 from .dovecot import Dovecot
 from .kafka import Kafka
 from .postgres import Postgres
+from .prometheus import Prometheus
 from .s3 import S3
 
-Component = Postgres | S3 | Dovecot | Kafka
+Component = Postgres | S3 | Dovecot | Kafka | Prometheus
 
 
 def components(lay: Layout) -> list[Component]:
     ports = Ports(lay)
-    return [Postgres(lay, ports), S3(lay, ports), Dovecot(lay, ports), Kafka(lay, ports)]
+    return [Postgres(lay, ports), S3(lay, ports), Dovecot(lay, ports), Kafka(lay, ports), Prometheus(lay, ports)]
 
 
 def up(lay: Layout) -> None:

@@ -1,0 +1,260 @@
+"""deploy/observability: alert rules proven by promtool, dashboards by their generator and lint
+rules, and every PromQL expression of both by a real Prometheus scraping the real services."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import stack_env
+
+REPO = Path(__file__).resolve().parents[2]
+OBS = REPO / "deploy" / "observability"
+RULE_FILES = sorted((OBS / "rules").glob("*.yaml"))
+TEST_FILES = sorted((OBS / "tests").glob("*.yaml"))
+DASHBOARDS = sorted((OBS / "dashboards").glob("*.json"))
+VENV_PYTHON = Path.home() / ".cache" / "mailpipe" / "venv-deploy" / "bin" / "python"
+# Exported by prometheus-client's default collectors and by Prometheus itself, not by the catalogue.
+BUILTIN = {"up", "process_start_time_seconds", "process_open_fds", "process_max_fds", "process_cpu_seconds_total",
+           "process_resident_memory_bytes"}
+METRIC_TOKEN = re.compile(r"\b(?:mailpipe_|process_)[a-z0-9_]+\b|\bup\b(?=\s*\{)")
+
+pytestmark = pytest.mark.deploy
+
+
+def exported_names() -> set[str]:
+    """The names services/common/metrics.py exports, as Prometheus sees them (counters get _total,
+    histograms _bucket/_sum/_count), read from its source (no import: the catalogue is the truth)."""
+    tree = ast.parse((REPO / "services" / "common" / "metrics.py").read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+            first = node.args[0]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                continue
+            kind, name = node.func.id, first.value
+            if kind == "Counter":
+                names.add(f"{name}_total")
+            elif kind == "Histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            elif kind == "Gauge":
+                names.add(name)
+    return names
+
+
+def rules() -> list[dict[str, Any]]:
+    return [rule for f in RULE_FILES for group in yaml.safe_load(f.read_text())["groups"] for rule in group["rules"]]
+
+
+def panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in board["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, expression) of every target."""
+    return [(f.name, p.get("title", ""), t["expr"]) for f in DASHBOARDS for p in panels(json.loads(f.read_text()))
+            for t in p.get("targets", [])]
+
+
+def test_catalogue_is_read_with_prometheus_suffixes() -> None:
+    names = exported_names()
+    assert {"mailpipe_runtime_records_consumed_total", "mailpipe_runtime_consumer_lag_records",
+            "mailpipe_runtime_batch_duration_seconds_bucket"} <= names
+    assert "mailpipe_runtime_records_consumed" not in names
+
+
+def test_promtool_checks_the_rules() -> None:
+    assert RULE_FILES
+    result = subprocess.run(["promtool", "check", "rules", *map(str, RULE_FILES)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_fire_and_stay_silent_for_every_alert() -> None:
+    result = subprocess.run(["promtool", "test", "rules", *map(str, TEST_FILES)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    firing: dict[str, int] = {}
+    silent: dict[str, int] = {}
+    for f in TEST_FILES:
+        for case in yaml.safe_load(f.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                bucket = firing if check.get("exp_alerts") else silent
+                bucket[check["alertname"]] = bucket.get(check["alertname"], 0) + 1
+    alerts = {r["alert"] for r in rules() if "alert" in r}
+    assert set(firing) == alerts and set(silent) == alerts, (
+        f"no firing case: {alerts - set(firing)}; no silent case: {alerts - set(silent)}; "
+        f"tests of unknown alerts: {(set(firing) | set(silent)) - alerts}")
+    print(f"\n{len(alerts)} alerts, {sum(firing.values())} firing and {sum(silent.values())} silent cases")
+
+
+def test_every_alert_has_a_runbook_entry() -> None:
+    headings = set(re.findall(r"^## (\w+)$", (REPO / "docs" / "runbooks.md").read_text(), re.MULTILINE))
+    for rule in rules():
+        if "alert" in rule:
+            assert rule["alert"] in headings, f"docs/runbooks.md has no '## {rule['alert']}'"
+            assert rule["annotations"]["runbook_url"] == f"docs/runbooks.md#{rule['alert'].lower()}"
+            assert rule["labels"]["severity"] in {"warning", "critical"}
+
+
+def test_every_metric_used_exists_in_the_catalogue() -> None:
+    known = exported_names() | BUILTIN
+    exprs = [("rules", r.get("alert") or r.get("record"), r["expr"]) for r in rules()] + dashboard_queries()
+    unknown = sorted({(where, what, name) for where, what, expr in exprs for name in METRIC_TOKEN.findall(expr)
+                      if name not in known})
+    assert not unknown, f"metric names not in services/common/metrics.py: {unknown}"
+
+
+def test_dashboards_match_their_code() -> None:
+    """The committed JSON is what deploy/observability/dashboards.py generates (no hand edits, no drift)."""
+    subprocess.run([str(OBS / "tools" / "venv.sh")], check=True, capture_output=True)
+    result = subprocess.run([str(VENV_PYTHON), str(OBS / "dashboards.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dashboards_lint() -> None:
+    assert {f.name for f in DASHBOARDS} >= {"mailpipe-overview.json", "mailpipe-fetcher.json", "mailpipe-parser.json",
+                                            "mailpipe-matcher.json", "mailpipe-storage.json"}
+    uids: set[str] = set()
+    for f in DASHBOARDS:
+        board = json.loads(f.read_text())
+        assert board["uid"] not in uids, f"{f.name}: uid reused"
+        uids.add(board["uid"])
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+        boxes: list[tuple[str, dict[str, int]]] = []
+        for panel in panels(board):
+            where = f"{f.name}: {panel.get('title')!r}"
+            grid = panel["gridPos"]
+            assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, f"{where} leaves the grid"
+            boxes.append((where, grid))
+            if panel["type"] == "row":
+                continue
+            assert panel.get("description"), f"{where} has no description"
+            assert panel["fieldConfig"]["defaults"].get("unit"), f"{where} has no unit"
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
+            assert panel["targets"], f"{where} has no query"
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == "${datasource}", where
+                ranges = re.findall(r"\[([^\]]+)\]", target["expr"])
+                assert all(r == "$__rate_interval" for r in ranges), f"{where}: range {ranges}, not $__rate_interval"
+        for i, (a, ga) in enumerate(boxes):
+            for b, gb in boxes[i + 1:]:
+                overlap = (ga["x"] < gb["x"] + gb["w"] and gb["x"] < ga["x"] + ga["w"]
+                           and ga["y"] < gb["y"] + gb["h"] and gb["y"] < ga["y"] + ga["h"])
+                assert not overlap, f"{a} overlaps {b}"
+
+
+# --- against a real Prometheus scraping the real services ---------------------------------------
+
+def grafana_to_promql(expr: str) -> str:
+    """What Grafana sends: its interval variables replaced (1m covers 4 scrapes of the local stack)."""
+    return expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
+
+
+def query(base: str, expr: str) -> tuple[int, dict[str, Any]]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # a query that does not parse answers 400
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def wait_for(check: Any, what: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Any]:
+    """A Prometheus of this test (the stack's component, in a folder of its own), stopped after."""
+    sys.path.insert(0, str(REPO / "deploy" / "local"))
+    from mailpipe_stack.base import Layout, Ports
+    from mailpipe_stack.prometheus import Prometheus
+
+    lay = Layout(state=tmp_path / "state", runtime=tmp_path / "state", cache=tmp_path / "cache")
+    (lay.logs).mkdir(parents=True)
+    prom = Prometheus(lay, Ports(lay))
+    prom.install()
+    prom.start()
+    try:
+        prom.wait_ready()
+        yield prom
+    finally:
+        prom.stop()
+        print(f"===== prometheus log\n{prom.log_file.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.s3
+@pytest.mark.timeout(240)
+def test_every_query_runs_on_a_real_prometheus_scraping_the_services(prometheus: Any, pg_dsn: str, unique: str,
+                                                                     tmp_path: Path) -> None:
+    from mailpipe.common import admin
+    from mailpipe.devtools.processes import free_port, pipeline, stop_all, write_scrape_targets
+
+    from tests.e2e.test_pipeline import CONSUMES, commit_at_end
+
+    stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS")
+    admin.create_topics()
+    procs = pipeline({"MAILPIPE_POSTGRES__DSN": pg_dsn}, tmp_path / "logs",
+                     {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
+    try:
+        for p in procs.values():
+            if p.service in CONSUMES:  # this test's groups start at the end: they consume nothing old
+                group = f"obs-{unique}-{p.service}"
+                commit_at_end(group, CONSUMES[p.service])
+                p.env = {**p.env, "MAILPIPE_RUNTIME__GROUP_ID": group}
+            p.start()
+        write_scrape_targets(prometheus.targets, f"test-{unique}", procs)
+
+        def scraped() -> bool:
+            _, up = query(prometheus.url, 'up{job="mailpipe"} == 1')
+            lag = query(prometheus.url, "count by (stage) (mailpipe_runtime_consumer_lag_records)")[1]
+            return (len(up["data"]["result"]) == len(procs)
+                    and {r["metric"]["stage"] for r in lag["data"]["result"]} == set(CONSUMES))
+
+        wait_for(scraped, "Prometheus to scrape the four services and the three stages' lag", 120)
+
+        exprs = [(f"rules: {r.get('alert')}", r["expr"]) for r in rules()]
+        exprs += [(f"{board}: {title}", grafana_to_promql(e)) for board, title, e in dashboard_queries()]
+        refused = []
+        for where, expr in exprs:
+            status, body = query(prometheus.url, expr)
+            if status != 200 or body.get("status") != "success":
+                refused.append((where, expr, status, body.get("error")))
+        assert not refused, refused
+        assert query(prometheus.url, "not a (query")[0] == 400  # the check can fail
+
+        def evaluated() -> list[dict[str, Any]]:
+            with urllib.request.urlopen(f"{prometheus.url}/api/v1/rules", timeout=10) as response:
+                loaded = [r for g in json.loads(response.read())["data"]["groups"] for r in g["rules"]]
+            # a rule not evaluated yet says 0001-01-01
+            return loaded if loaded and all(not r["lastEvaluation"].startswith("0001") for r in loaded) else []
+
+        loaded = wait_for(evaluated, "the rules to be evaluated", 60)
+        assert {r["name"] for r in loaded} == {r["alert"] for r in rules()}
+        assert [r for r in loaded if r["health"] != "ok"] == []
+        print(f"\n{len(exprs)} expressions accepted by Prometheus ({len(rules())} rules, "
+              f"{len(exprs) - len(rules())} dashboard queries); {len(loaded)} rules evaluated healthy")
+    finally:
+        stop_all(procs)
