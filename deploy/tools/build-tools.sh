@@ -62,11 +62,11 @@ build_kubeconform() {
   echo "$KUBECONFORM_VERSION" >"$STAMPS/kubeconform"
 }
 
-# CRDs for ServiceMonitor, PrometheusRule and ScaledObject, generated from the operators' own API
+# CRDs for ServiceMonitor, PrometheusRule, ScaledObject and TriggerAuthentication, generated from the operators' own API
 # types so the chart is checked against exactly what those operators' API servers would accept.
 build_crds() {
   build_controller_gen
-  local stamp="$CONTROLLER_GEN_VERSION $PROMETHEUS_OPERATOR_VERSION $KEDA_VERSION"
+  local stamp="$CONTROLLER_GEN_VERSION $PROMETHEUS_OPERATOR_VERSION $KEDA_VERSION +triggerauthentications"
   if [[ -f "$STAMPS/crds" && "$(cat "$STAMPS/crds")" == "$stamp" ]]; then return 0; fi
   log "generating CRDs (prometheus-operator $PROMETHEUS_OPERATOR_VERSION, keda $KEDA_VERSION)"
   local mod="$CACHE/crd-gen"
@@ -105,20 +105,20 @@ GO
   rm -f "$CRDS"/*.yaml
   cp "$out"/monitoring/monitoring.coreos.com_servicemonitors.yaml \
      "$out"/monitoring/monitoring.coreos.com_prometheusrules.yaml \
-     "$out"/keda/keda.sh_scaledobjects.yaml "$CRDS"/
+     "$out"/keda/keda.sh_scaledobjects.yaml "$out"/keda/keda.sh_triggerauthentications.yaml "$CRDS"/
   echo "$stamp" >"$STAMPS/crds"
 }
 
 # kubernetes-validate ships strict OpenAPI-derived JSON schemas for Kubernetes 1.25-1.37, offline.
 build_venv() {
-  local stamp="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION pytest pyyaml"
+  local stamp="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION pyyaml"
   if [[ -x "$VENV/bin/python" && -f "$STAMPS/venv-deploy" && "$(cat "$STAMPS/venv-deploy")" == "$stamp" ]]; then
     return 0
   fi
   log "creating $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" pyyaml pytest
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" pyyaml
   echo "$stamp" >"$STAMPS/venv-deploy"
 }
 

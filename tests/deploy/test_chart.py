@@ -1,0 +1,277 @@
+"""Tier 1 of the chart's tests: the real Helm (``helm lint``, ``helm template`` over the values matrix
+in deploy/helm/ci/) and every rendered object validated strictly, offline, against the Kubernetes
+1.33 schemas (kubernetes-validate) and the CRDs generated from the operators' Go API modules
+(ServiceMonitor, PrometheusRule, ScaledObject, TriggerAuthentication) plus the hand-written
+Strimzi KafkaTopic. The tools come from deploy/tools/build-tools.sh (cached; cold: minutes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "mailpipe"
+CI_VALUES = sorted((REPO / "deploy" / "helm" / "ci").glob("*.yaml"))
+TOOLS = REPO / "deploy" / "tools"
+CACHE = Path(os.environ.get("MAILPIPE_CACHE", Path.home() / ".cache" / "mailpipe"))
+HELM = CACHE / "bin" / "helm"
+VENV_PYTHON = CACHE / "venv-deploy" / "bin" / "python"
+CRDS = [CACHE / "crds", TOOLS / "schemas"]
+TOPICS = yaml.safe_load((CHART / "files" / "topics.yaml").read_text())["topics"]
+PARTITIONS = {t["name"]: t["partitions"] for t in TOPICS}
+
+pytestmark = pytest.mark.deploy
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tools() -> None:
+    """Helm, the CRDs and the validation venv, built once (idempotent: seconds when cached)."""
+    done = subprocess.run(["bash", str(TOOLS / "build-tools.sh"), "helm", "crds", "venv"],
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, f"build-tools.sh failed:\n{done.stderr[-4000:]}"
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=120)
+
+
+def render(*args: str) -> list[dict[str, Any]]:
+    done = helm("template", "mp", str(CHART), "--namespace", "mail", *args)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def render_fails(*args: str) -> str:
+    done = helm("template", "mp", str(CHART), *args)
+    assert done.returncode != 0, "rendering should have failed"
+    return done.stderr
+
+
+def validate(docs: list[dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
+    result = run_validator(docs, tmp_path)
+    assert not result["errors"], json.dumps(result["errors"], indent=2)
+    return result
+
+
+def run_validator(docs: list[dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    crd_args = [a for d in CRDS for a in ("--crds", str(d))]
+    done = subprocess.run([str(VENV_PYTHON), str(TOOLS / "validate_manifests.py"), "--kube-version", "1.33",
+                           *crd_args, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.stdout, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for d in docs:
+        if d["kind"] in ("Deployment", "Job"):
+            yield d["metadata"]["name"], d["spec"]["template"]["spec"]
+
+
+def test_generated_chart_files_are_current() -> None:
+    """files/topics.yaml, files/secret-env.yaml, files/prometheus-rules.yaml and values.schema.json
+    match schemas/topics, the settings models and the observability rules."""
+    done = subprocess.run([sys.executable, str(TOOLS / "chart_data.py"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.stem)
+def test_lint(values: Path) -> None:
+    done = helm("lint", "--strict", str(CHART), "-f", str(values))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.stem)
+def test_render_is_valid_kubernetes(values: Path, tmp_path: Path) -> None:
+    """Every object of the render passes strict schema validation, and the invariants hold: Pod
+    Security restricted, probes on the HTTP port, one scaler per Deployment within partitions."""
+    docs = render("-f", str(values))
+    validate(docs, tmp_path)
+    deployments = of_kind(docs, "Deployment")
+    assert deployments
+    for name, spec in pod_specs(docs):
+        assert_restricted(name, spec)
+    for name, d in deployments.items():
+        container = d["spec"]["template"]["spec"]["containers"][0]
+        port = container["ports"][0]
+        assert port["name"] == "http"
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] == "http", (name, probe)
+        config = of_kind(docs, "ConfigMap")[name]["data"]
+        if "MAILPIPE_HTTP__PORT" in config:  # a stage: its health endpoint is the probed port
+            assert config["MAILPIPE_HTTP__HOST"] == "0.0.0.0"
+            assert int(config["MAILPIPE_HTTP__PORT"]) == port["containerPort"]
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        else:  # the read API
+            assert int(config["MAILPIPE_STORAGE__API_PORT"]) == port["containerPort"]
+    hpas = {d["spec"]["scaleTargetRef"]["name"]: d for d in of_kind(docs, "HorizontalPodAutoscaler").values()}
+    scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in of_kind(docs, "ScaledObject").values()}
+    assert not set(hpas) & set(scaled), "a Deployment with both an HPA and a KEDA ScaledObject"
+    for name, obj in scaled.items():
+        for trigger in obj["spec"]["triggers"]:
+            if trigger["type"] == "kafka":
+                meta = trigger["metadata"]
+                assert isinstance(meta["lagThreshold"], str)
+                assert meta["consumerGroup"] == of_kind(docs, "ConfigMap")[name]["data"]["MAILPIPE_RUNTIME__GROUP_ID"]
+                assert obj["spec"]["maxReplicaCount"] <= PARTITIONS[meta["topic"]]
+        assert "replicas" not in deployments[name]["spec"], "a scaled Deployment must leave replicas to the scaler"
+
+
+def test_the_validator_refuses_unknown_fields_and_kinds(tmp_path: Path) -> None:
+    """The strict check is not vacuous: a misspelt field in a built-in and in a custom resource, and
+    a kind with no schema, are each reported."""
+    docs = render("-f", str(REPO / "deploy" / "helm" / "ci" / "everything.yaml"))
+    of_kind(docs, "Deployment")["mp-mailpipe-parser"]["spec"]["template"]["spec"]["restartPolicyy"] = "Always"
+    of_kind(docs, "ScaledObject")["mp-mailpipe-parser"]["spec"]["cooldownPeriods"] = 1
+    of_kind(docs, "ServiceMonitor")["mp-mailpipe"]["spec"]["endpoints"][0]["paht"] = "/metrics"
+    docs.append({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "x"}})
+    errors = {(e["kind"], e["name"]): e["error"] for e in run_validator(docs, tmp_path)["errors"]}
+    assert "restartPolicyy" in errors[("Deployment", "mp-mailpipe-parser")]
+    assert "cooldownPeriods" in errors[("ScaledObject", "mp-mailpipe-parser")]
+    assert "paht" in errors[("ServiceMonitor", "mp-mailpipe")]
+    assert "no schema" in errors[("Gadget", "x")]
+    assert len(errors) == 4
+
+
+def assert_restricted(name: str, spec: dict[str, Any]) -> None:
+    """The Pod Security "restricted" profile's requirements, plus a read-only root with /tmp writable."""
+    pod = spec["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["seccompProfile"]["type"] == "RuntimeDefault", name
+    assert spec["automountServiceAccountToken"] is False, name
+    for c in spec["containers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False, name
+        assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"), name
+        assert sc["readOnlyRootFilesystem"] is True, name
+        assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"], name
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in spec["volumes"], name
+    for volume in spec["volumes"]:
+        assert "hostPath" not in volume, name
+
+
+def test_matrix_renders_what_each_file_asks_for() -> None:
+    """Each values file of the matrix produces its objects: a wrong switch shows as a missing kind."""
+    docs = {p.stem: render("-f", str(p)) for p in CI_VALUES}
+    kinds = {stem: [d["kind"] for d in rendered] for stem, rendered in docs.items()}
+    assert "ScaledObject" not in kinds["defaults"] and "HorizontalPodAutoscaler" not in kinds["defaults"]
+    assert kinds["keda"].count("ScaledObject") == 4 and "HorizontalPodAutoscaler" not in kinds["keda"]
+    assert kinds["hpa"].count("HorizontalPodAutoscaler") == 4 and "ScaledObject" not in kinds["hpa"]
+    assert kinds["strimzi"].count("KafkaTopic") == len(TOPICS)
+    assert list(of_kind(docs["strimzi"], "Job")) == ["mp-mailpipe-hooks-migrate"]  # no topic Job
+    topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(docs["strimzi"], "KafkaTopic").values()}
+    assert {n: s["partitions"] for n, s in topics.items()} == PARTITIONS
+    assert topics["mail.raw"]["config"]["min.insync.replicas"] == "2"
+    assert "Secret" not in kinds["existing-secret"]
+    for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy", "TriggerAuthentication", "Job"):
+        assert kind in kinds["everything"], kind
+    assert kinds["defaults"].count("Deployment") == 5  # fetcher, parser, matcher, storage, api; no sender
+
+
+def test_secrets_only_by_reference(tmp_path: Path) -> None:
+    """No credential is ever a plain env value or ConfigMap entry: pods read them from the Secret,
+    the chart's or the user's, with the hook Jobs reading a hook-time copy of the chart's."""
+    secret_vars = set(yaml.safe_load((CHART / "files" / "secret-env.yaml").read_text()).values())
+    for values, expected in (("defaults", "mp-mailpipe-secrets"), ("existing-secret", "mailpipe-credentials")):
+        docs = render("-f", str(REPO / "deploy" / "helm" / "ci" / f"{values}.yaml"))
+        for cm in of_kind(docs, "ConfigMap").values():
+            assert not secret_vars & set(cm["data"]), cm["metadata"]["name"]
+        for name, spec in pod_specs(docs):
+            for env in spec["containers"][0]["env"]:
+                if env["name"] in secret_vars:
+                    ref = env["valueFrom"]["secretKeyRef"]["name"]
+                    hook = name.startswith("mp-mailpipe-hooks")
+                    assert ref == ("mp-mailpipe-hooks" if hook and values == "defaults" else expected), (name, env)
+    jobs = of_kind(render("-f", str(CI_VALUES[0])), "Job")
+    assert {j["spec"]["template"]["spec"]["containers"][0]["args"][0] for j in jobs.values()} == {"db", "topics"}
+    for job in jobs.values():
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+
+
+def test_every_setting_is_reachable_from_values(tmp_path: Path) -> None:
+    """Setting every field of values.config (from the schema) yields its MAILPIPE_* variable."""
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["config"]["properties"]
+    config: dict[str, dict[str, Any]] = {}
+    for section, body in schema.items():
+        for field, spec in body["properties"].items():
+            config.setdefault(section, {})[field] = sample_value(spec)
+    config["kafka"]["bootstrap_servers"] = "kafka:9092"
+    config["kafka"]["security_protocol"] = "PLAINTEXT"
+    values = tmp_path / "all.yaml"
+    values.write_text(yaml.safe_dump({"config": config, "secrets": {"existingSecret": "creds"}}))
+    data = of_kind(render("-f", str(values)), "ConfigMap")["mp-mailpipe-parser"]["data"]
+    wanted = {f"MAILPIPE_{s.upper()}__{f.upper()}" for s, fields in config.items() for f in fields}
+    assert wanted - set(data) == set()
+    for section, fields in config.items():
+        for field, value in fields.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            assert data[f"MAILPIPE_{section.upper()}__{field.upper()}"] == text, (section, field)
+
+
+def sample_value(spec: dict[str, Any]) -> Any:
+    """A value the schema accepts for one setting (numbers inside their bounds, not the default)."""
+    types = spec.get("type", [])
+    if "enum" in spec:
+        return spec["enum"][0]
+    if "boolean" in types:
+        return True
+    if "integer" in types or "number" in types:
+        low = spec.get("minimum", spec.get("exclusiveMinimum", 0) + 1)
+        value = max(low, 7 if "integer" in types else 2.5)
+        return min(value, spec.get("maximum", value))
+    return "x"
+
+
+def test_a_config_change_rolls_the_pods() -> None:
+    base = "--values=" + str(CI_VALUES[0])
+    before = of_kind(render(base), "Deployment")
+    after = of_kind(render(base, "--set", "config.log.level=DEBUG"), "Deployment")
+    key = "checksum/config"
+    for name in before:
+        assert before[name]["spec"]["template"]["metadata"]["annotations"][key] != \
+            after[name]["spec"]["template"]["metadata"]["annotations"][key], name
+    rotated = of_kind(render(base, "--set", "secrets.values.apiToken=rotated"), "Deployment")
+    assert rotated["mp-mailpipe-api"]["spec"]["template"]["metadata"]["annotations"]["checksum/secret"] != \
+        before["mp-mailpipe-api"]["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--set", "serviceDefaults.replicaz=2"], "replicaz"),
+    (["--set", "services.parser.autoscaling.lagTreshold=10"], "lagTreshold"),
+    (["--set", "config.kafka.bootstrap_server=kafka:9092"], "bootstrap_server"),
+    (["--set", "config.fetch.concurrency=0"], "concurrency"),
+    (["--set", "serviceMonitor.enable=true"], "enable"),
+], ids=["defaults", "autoscaling", "config", "range", "toplevel"])
+def test_a_values_typo_fails_naming_the_field(args: list[str], named: str) -> None:
+    err = render_fails("-f", str(CI_VALUES[0]), *args)
+    assert "values don't meet the specifications of the schema" in err and named in err, err
+    lint = helm("lint", str(CHART), "-f", str(CI_VALUES[0]), *args)
+    assert lint.returncode != 0 and named in lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "services.parser.replicas=7"], "services.parser.replicas: 7 replicas, but topic mail.raw has 6"),
+    (["--set", "services.storage.autoscaling.mode=kafka-lag", "--set", "services.storage.autoscaling.maxReplicas=9"],
+     "services.storage.autoscaling.maxReplicas: 9 replicas, but topic mail.matched has 6"),
+    (["--set", "services.matcher.autoscaling.mode=hpa", "--set", "services.matcher.autoscaling.maxReplicas=12"],
+     "services.matcher.autoscaling.maxReplicas: 12 replicas, but topic mail.parsed has 6"),
+    (["--set", "services.fetcher.autoscaling.mode=kafka-lag"], "services.fetcher.autoscaling.mode kafka-lag"),
+    (["--set", "secrets.values.postgresDsn="], "secrets.values.postgresDsn"),
+    (["--set", "config.kafka.bootstrap_servers="], "config.kafka.bootstrap_servers: required"),
+], ids=["fixed", "keda", "hpa", "fetcher-lag", "missing-secret", "missing-brokers"])
+def test_impossible_values_fail_rendering(args: list[str], message: str) -> None:
+    assert message in render_fails("-f", str(CI_VALUES[0]), *args)
