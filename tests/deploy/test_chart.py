@@ -34,7 +34,7 @@ pytestmark = pytest.mark.deploy
 @pytest.fixture(scope="session", autouse=True)
 def tools() -> None:
     """Helm, the CRDs and the validation venv, built once (idempotent: seconds when cached)."""
-    done = subprocess.run(["bash", str(TOOLS / "build-tools.sh"), "helm", "crds", "venv"],
+    done = subprocess.run(["bash", str(TOOLS / "build-tools.sh"), "helm", "crds", "kubeconform", "venv"],
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, f"build-tools.sh failed:\n{done.stderr[-4000:]}"
 
@@ -146,6 +146,30 @@ def test_the_validator_refuses_unknown_fields_and_kinds(tmp_path: Path) -> None:
     assert "paht" in errors[("ServiceMonitor", "mp-mailpipe")]
     assert "no schema" in errors[("Gadget", "x")]
     assert len(errors) == 4
+
+
+def test_kubeconform_accepts_the_whole_matrix(tmp_path: Path) -> None:
+    """kubeconform in strict mode (every error, not the first) over every render of the matrix,
+    with the same offline schemas: nothing invalid, nothing skipped for want of a schema."""
+    schemas = tmp_path / "schemas"
+    crd_args = [a for d in CRDS for a in ("--crds", str(d))]
+    done = subprocess.run([str(VENV_PYTHON), str(TOOLS / "kubeconform_schemas.py"), *crd_args, str(schemas)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    total = 0
+    for values in CI_VALUES:
+        docs = render("-f", str(values))
+        total += len(docs)
+        (tmp_path / f"{values.stem}.yaml").write_text(yaml.safe_dump_all(docs))
+    done = subprocess.run([str(CACHE / "bin" / "kubeconform"), "-strict", "-summary", "-output", "json",
+                           "-schema-location", f"{schemas}/k8s/{{{{.ResourceKind}}}}{{{{.KindSuffix}}}}.json",
+                           "-schema-location",
+                           f"{schemas}/crds/{{{{.Group}}}}/{{{{.ResourceKind}}}}_{{{{.ResourceAPIVersion}}}}.json",
+                           *(str(tmp_path / f"{v.stem}.yaml") for v in CI_VALUES)],
+                          capture_output=True, text=True, timeout=300)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, json.dumps(report["resources"], indent=2)
+    assert report["summary"] == {"valid": total, "invalid": 0, "errors": 0, "skipped": 0}
 
 
 def assert_restricted(name: str, spec: dict[str, Any]) -> None:
