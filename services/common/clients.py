@@ -19,6 +19,7 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: An
     config: dict[str, Any] = dict(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=settings.client_id,
+        **kafka_security(settings),
         group_id=group_id,
         enable_auto_commit=False,  # kafka-python's default is True: offsets would run ahead of outputs
         auto_offset_reset="earliest",
@@ -40,6 +41,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> Any:
     config: dict[str, Any] = dict(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=settings.client_id,
+        **kafka_security(settings),
         acks="all",
         enable_idempotence=True,
         max_request_size=settings.max_request_bytes,
@@ -59,7 +61,20 @@ def make_admin(settings: KafkaSettings) -> Any:
     from kafka import KafkaAdminClient
 
     return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id=settings.client_id,
-                            request_timeout_ms=int(settings.request_timeout_seconds * 1000))
+                            request_timeout_ms=int(settings.request_timeout_seconds * 1000),
+                            **kafka_security(settings))
+
+
+def kafka_security(settings: KafkaSettings) -> dict[str, Any]:
+    """kafka-python's TLS and SASL options for ``settings`` (nothing for plaintext). Pure."""
+    config: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        config.update(ssl_cafile=settings.ssl_ca_file, ssl_check_hostname=settings.ssl_check_hostname,
+                      ssl_certfile=settings.ssl_cert_file, ssl_keyfile=settings.ssl_key_file)
+    if settings.security_protocol.startswith("SASL") and settings.sasl_password is not None:
+        config.update(sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,
+                      sasl_plain_password=settings.sasl_password.get_secret_value())
+    return config
 
 
 def connect_postgres(settings: PostgresSettings, autocommit: bool = False) -> Any:
@@ -82,7 +97,8 @@ def make_s3(settings: S3Settings) -> Any:
         aws_access_key_id=settings.access_key_id,
         aws_secret_access_key=settings.secret_access_key.get_secret_value(),
         region_name=settings.region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
+        config=Config(s3={"addressing_style": settings.addressing_style},
+                      retries={"max_attempts": 3, "mode": "standard"},
                       request_checksum_calculation="when_required",
                       response_checksum_validation="when_required",
                       connect_timeout=5, read_timeout=60),

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import redact
@@ -25,10 +25,30 @@ class Section(BaseModel):
 
 
 class KafkaSettings(Section):
+    """The brokers and how to reach them: plaintext for local work; production clusters want TLS
+    (``SSL``) and SASL (``SASL_SSL`` with PLAIN or SCRAM)."""
+
     bootstrap_servers: str
     client_id: str = "mailpipe"
     max_request_bytes: int = Field(8 * 1024 * 1024, gt=0)
     request_timeout_seconds: float = Field(30.0, gt=0)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_file: str | None = Field(None, description="the CA bundle to verify brokers by; default: the system's")
+    ssl_check_hostname: bool = True
+    ssl_cert_file: str | None = Field(None, description="a client certificate, for brokers that demand mutual TLS")
+    ssl_key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"security_protocol {self.security_protocol} needs MAILPIPE_KAFKA__SASL_USERNAME and "
+                             "MAILPIPE_KAFKA__SASL_PASSWORD")
+        if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
+            raise ValueError("MAILPIPE_KAFKA__SSL_CERT_FILE and MAILPIPE_KAFKA__SSL_KEY_FILE go together")
+        return self
 
 
 class PostgresSettings(Section):
@@ -57,6 +77,8 @@ class S3Settings(Section):
     secret_access_key: SecretStr
     bucket: str
     region: str = "us-east-1"
+    # S3-compatible servers want path-style (http://host/bucket/key); AWS S3 takes virtual-host style
+    addressing_style: Literal["path", "virtual", "auto"] = "path"
 
     @field_validator("endpoint_url")
     @classmethod

@@ -235,3 +235,8 @@ def test_imap_and_pop3_failures_name_their_kind_and_the_account_field(case: tupl
     failure = translate_mailbox(exc, _imap_account())
     assert isinstance(failure, MailboxUnavailable) and isinstance(failure, TransientError)
     assert (failure.kind, failure.field) == (kind, field)
+
+
+def test_a_sasl_refusal_names_the_sasl_variables() -> None:
+    kind = translate(kafka_errors.SaslAuthenticationFailedError())
+    assert isinstance(kind, DependencyConfigError) and "MAILPIPE_KAFKA__SASL_PASSWORD" in kind.variables

@@ -175,3 +175,22 @@ def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 def python() -> str:
     return sys.executable
+
+
+def tls_pair(lay: Layout) -> tuple[Path, Path]:
+    """The stack's self-signed certificate and key (for localhost and 127.0.0.1): Dovecot's IMAPS
+    and POP3S and Kafka's SASL_SSL listener serve it; tests verify against the certificate."""
+    folder = lay.runtime / "dovecot"
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def make_tls_pair(cert: Path, key: Path) -> None:
+    """Create the pair when missing (idempotent); the key is unencrypted PKCS#8, as Kafka's PEM
+    keystore wants it."""
+    if cert.exists() and key.exists():
+        return
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    log("making a self-signed certificate for localhost and 127.0.0.1")
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)])

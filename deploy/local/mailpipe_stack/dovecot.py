@@ -10,7 +10,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from .base import Layout, Ports, log, need_binary, pid_alive, run, spawn, stop_pid, wait_until
+from .base import Layout, Ports, make_tls_pair, need_binary, pid_alive, spawn, stop_pid, tls_pair, wait_until
 
 PASSWORD = "mailpipe-test"
 MAIL_UID = 5000  # no system user needed: Dovecot only wants a uid inside first/last_valid_uid
@@ -23,7 +23,7 @@ class Dovecot:
         self.lay = lay
         self.dir = lay.runtime / "dovecot"
         self.conf = self.dir / "dovecot.conf"
-        self.cert, self.key = self.dir / "cert.pem", self.dir / "key.pem"
+        self.cert, self.key = tls_pair(lay)
         self.mail = self.dir / "mail"
         self.log_file = self.dir / "dovecot.log"
         up = self.running()
@@ -53,11 +53,7 @@ class Dovecot:
         for sub in ("run", "state", "mail"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         shutil.chown(self.mail, MAIL_UID, MAIL_UID)
-        if not self.cert.exists():
-            log("making a self-signed certificate for localhost and 127.0.0.1")
-            run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                 "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                 "-keyout", str(self.key), "-out", str(self.cert)])
+        make_tls_pair(self.cert, self.key)
         self.conf.write_text(self._config())
         (self.dir / "oauth2.conf.ext").write_text(
             "introspection_mode = post\n"

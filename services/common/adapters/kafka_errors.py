@@ -13,6 +13,8 @@ from ..errors import DependencyConfigError, PoisonMessage, TransientError
 from ..redact import redact
 
 SERVERS = "MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"
+SASL = ("MAILPIPE_KAFKA__SECURITY_PROTOCOL", "MAILPIPE_KAFKA__SASL_MECHANISM", "MAILPIPE_KAFKA__SASL_USERNAME",
+        "MAILPIPE_KAFKA__SASL_PASSWORD")
 MAX_REQUEST = "MAILPIPE_KAFKA__MAX_REQUEST_BYTES"
 
 POISON_TYPES: dict[type[BaseException], str] = {
@@ -22,9 +24,9 @@ POISON_TYPES: dict[type[BaseException], str] = {
 }
 CONFIG_TYPES: dict[type[BaseException], tuple[str, ...]] = {
     k.AuthorizationError: (SERVERS,),  # topic, group, cluster or transactional-id ACLs
-    k.SaslAuthenticationFailedError: (SERVERS,),
-    k.UnsupportedSaslMechanismError: (SERVERS,),
-    k.IllegalSaslStateError: (SERVERS,),
+    k.SaslAuthenticationFailedError: SASL,
+    k.UnsupportedSaslMechanismError: SASL,
+    k.IllegalSaslStateError: SASL,
     k.UnsupportedVersionError: (SERVERS,),
     k.IncompatibleBrokerVersion: (SERVERS,),
     k.InvalidTopicError: (SERVERS,),
