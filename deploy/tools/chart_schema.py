@@ -139,6 +139,7 @@ def values_schema() -> Schema:
             }),
             "serviceDefaults": service,
             "services": {"type": "object", "additionalProperties": service,
+                         "propertyNames": {"pattern": "^[a-z][a-z0-9-]{0,30}$"},
                          "description": "one Deployment each; keys are the service names"},
             "migrations": obj({"enabled": BOOL, **job_fields}),
             "topics": obj({
