@@ -99,6 +99,14 @@ def unfetched_total(conn: Any) -> int:
     return int(row[0])
 
 
+def failing_total(conn: Any) -> int:
+    """Enabled mailboxes whose last run failed (backing off: auth, connection, TLS, ...)."""
+    row = conn.execute(
+        "SELECT count(*) FROM mailbox_schedule s JOIN mailbox_accounts a USING (mailbox_id) "
+        "WHERE s.failures > 0 AND (a.config ->> 'enabled')::boolean").fetchone()
+    return int(row[0])
+
+
 def forget(conn: Any, mailbox_id: str) -> None:
     """Forget what was read (cursors and UIDL set), fencing any run in progress, so the next run
     reads everything again. The ledger stays: it is the history of what was published."""

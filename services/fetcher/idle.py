@@ -26,27 +26,31 @@ def idle_loop(src: ImapMailSource, folder: str, reissue_seconds: float, poll_int
     interval. Raises MailboxUnavailable when the connection fails."""
     client: Any = src.client
     next_poll = time.monotonic() + poll_interval_seconds
-    while keep_going():
-        status = src.examine(folder)  # also selects the folder IDLE below watches
-        seen = uidnext_seen(folder)
-        if seen is None or (status.uidnext or 0) > seen:
-            sync_folder(folder)
-            continue
-        if time.monotonic() >= next_poll:
-            sync_all()
-            next_poll = time.monotonic() + poll_interval_seconds
-            continue
-        started = time.monotonic()
-        src.call(client.idle)
-        news = False
-        try:
-            while (keep_going() and not news and time.monotonic() - started < reissue_seconds
-                   and time.monotonic() < next_poll):
-                news = _announces_mail(src.call(client.idle_check, CHECK_SECONDS))
-        finally:
-            _, responses = src.call(client.idle_done)
-        if news or _announces_mail(responses):
-            metrics.IDLE_WAKEUPS.inc()
+    metrics.IDLE_CONNECTIONS.inc()
+    try:
+        while keep_going():
+            status = src.examine(folder)  # also selects the folder IDLE below watches
+            seen = uidnext_seen(folder)
+            if seen is None or (status.uidnext or 0) > seen:
+                sync_folder(folder)
+                continue
+            if time.monotonic() >= next_poll:
+                sync_all()
+                next_poll = time.monotonic() + poll_interval_seconds
+                continue
+            started = time.monotonic()
+            src.call(client.idle)
+            news = False
+            try:
+                while (keep_going() and not news and time.monotonic() - started < reissue_seconds
+                       and time.monotonic() < next_poll):
+                    news = _announces_mail(src.call(client.idle_check, CHECK_SECONDS))
+            finally:
+                _, responses = src.call(client.idle_done)
+            if news or _announces_mail(responses):
+                metrics.IDLE_WAKEUPS.inc()
+    finally:
+        metrics.IDLE_CONNECTIONS.dec()
 
 
 def _announces_mail(responses: list[Any]) -> bool:

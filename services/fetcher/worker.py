@@ -78,6 +78,7 @@ class Replica:
             self._answer_handovers(conn)
             if now >= next_gauges:
                 metrics.UNFETCHED.set(checkpoint.unfetched_total(conn))
+                metrics.MAILBOXES_FAILING.set(checkpoint.failing_total(conn))
                 next_gauges = now + GAUGE_INTERVAL_SECONDS
             with self._lock:
                 free = self.s.concurrency - len(self.held)

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from ..adapters import translate
 from ..errors import Backpressure, ConfigError, DeadLetterRatioExceeded, PoisonMessage, TransientError
-from ..metrics import RETRIES
+from ..metrics import DEPENDENCY_RETRIES, RETRIES
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def call_with_retry(fn: Callable[[], T], *, attempts: int, backoff_seconds: floa
             if attempt == attempts:
                 raise TransientError(f"gave up after {attempts} attempts: {kind}", dependency=kind.dependency) from exc
             RETRIES.labels(stage=stage).inc()
+            DEPENDENCY_RETRIES.labels(stage=stage, dependency=kind.dependency or "unknown").inc()
             log.warning("transient failure, retrying", extra={"stage": stage, "attempt": attempt,
                                                              "error": str(kind), "delay_seconds": delay})
             sleep(delay)
