@@ -6,6 +6,7 @@ Strimzi KafkaTopic. The tools come from deploy/tools/build-tools.sh (cached; col
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -23,7 +24,9 @@ CI_VALUES = sorted((REPO / "deploy" / "helm" / "ci").glob("*.yaml"))
 TOOLS = REPO / "deploy" / "tools"
 CACHE = Path(os.environ.get("MAILPIPE_CACHE", Path.home() / ".cache" / "mailpipe"))
 HELM = CACHE / "bin" / "helm"
-VENV_PYTHON = CACHE / "venv-deploy" / "bin" / "python"
+# kubernetes-validate: from the project's venv once the dev extra has it, else the deploy tools' venv
+VENV_PYTHON = (Path(sys.executable) if importlib.util.find_spec("kubernetes_validate")
+               else CACHE / "venv-deploy" / "bin" / "python")
 CRDS = [CACHE / "crds", TOOLS / "schemas"]
 TOPICS = yaml.safe_load((CHART / "files" / "topics.yaml").read_text())["topics"]
 PARTITIONS = {t["name"]: t["partitions"] for t in TOPICS}
@@ -200,6 +203,8 @@ def test_matrix_renders_what_each_file_asks_for() -> None:
     topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(docs["strimzi"], "KafkaTopic").values()}
     assert {n: s["partitions"] for n, s in topics.items()} == PARTITIONS
     assert topics["mail.raw"]["config"]["min.insync.replicas"] == "2"
+    for topic in of_kind(docs["strimzi"], "KafkaTopic").values():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "my-cluster"  # the Topic Operator's filter
     assert "Secret" not in kinds["existing-secret"]
     for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy", "TriggerAuthentication", "Job"):
         assert kind in kinds["everything"], kind
