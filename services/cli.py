@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ COMMAND_MODULES = ("mailpipe.fetcher.accounts.cli", "mailpipe.parser.commands", 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('mailpipe')}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one service until SIGTERM")
     run.add_argument("service", choices=SERVICES)
