@@ -220,7 +220,7 @@ def test_secrets_only_by_reference(tmp_path: Path) -> None:
         for cm in of_kind(docs, "ConfigMap").values():
             assert not secret_vars & set(cm["data"]), cm["metadata"]["name"]
         for name, spec in pod_specs(docs):
-            for env in spec["containers"][0]["env"]:
+            for env in spec["containers"][0].get("env", []):
                 if env["name"] in secret_vars:
                     ref = env["valueFrom"]["secretKeyRef"]["name"]
                     hook = name.startswith("mp-mailpipe-hooks")
