@@ -103,6 +103,9 @@ def pid_alive(pid_file: Path) -> int | None:
     return None if state == "Z" else pid
 
 
+_SPAWNED: list[subprocess.Popen[bytes]] = []  # held: a dropped Popen of a live process warns (tests: an error)
+
+
 def spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str] | None = None) -> int:
     """Start ``cmd`` detached from this process group, output to ``log_file``; record its pid."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +114,7 @@ def spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str] | 
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env={**os.environ, **(env or {})},
         )
+    _SPAWNED.append(proc)
     pid_file.write_text(str(proc.pid))
     return proc.pid
 
