@@ -211,6 +211,23 @@ def test_matrix_renders_what_each_file_asks_for() -> None:
     assert kinds["defaults"].count("Deployment") == 5  # fetcher, parser, matcher, storage, api; no sender
 
 
+def test_monitoring_objects_carry_what_the_alerts_expect() -> None:
+    """The PrometheusRule holds deploy/observability's rules unchanged, and the ServiceMonitor gives
+    every stage's target job="mailpipe" and service=<name>, the labels those rules select on."""
+    docs = render("-f", str(REPO / "deploy" / "helm" / "ci" / "everything.yaml"))
+    rules = yaml.safe_load((REPO / "deploy" / "observability" / "rules" / "mailpipe.yaml").read_text())
+    assert of_kind(docs, "PrometheusRule")["mp-mailpipe"]["spec"]["groups"] == rules["groups"]
+    monitor = of_kind(docs, "ServiceMonitor")["mp-mailpipe"]["spec"]
+    scraped = [s for s in of_kind(docs, "Service").values()
+               if all(s["metadata"]["labels"].get(k) == v for k, v in monitor["selector"]["matchLabels"].items())]
+    assert sorted(s["metadata"]["labels"]["app.kubernetes.io/component"] for s in scraped) == \
+        ["fetcher", "matcher", "parser", "storage"]  # the API has no /metrics
+    assert {s["metadata"]["labels"][monitor["jobLabel"]] for s in scraped} == {"mailpipe"}
+    relabel = monitor["endpoints"][0]["relabelings"]
+    assert {"sourceLabels": ["__meta_kubernetes_service_label_app_kubernetes_io_component"],
+            "targetLabel": "service", "action": "replace"} in relabel
+
+
 def test_secrets_only_by_reference(tmp_path: Path) -> None:
     """No credential is ever a plain env value or ConfigMap entry: pods read them from the Secret,
     the chart's or the user's, with the hook Jobs reading a hook-time copy of the chart's."""
