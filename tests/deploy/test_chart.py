@@ -31,7 +31,8 @@ CRDS = [CACHE / "crds", TOOLS / "schemas"]
 TOPICS = yaml.safe_load((CHART / "files" / "topics.yaml").read_text())["topics"]
 PARTITIONS = {t["name"]: t["partitions"] for t in TOPICS}
 
-pytestmark = pytest.mark.deploy
+# The first test builds the tools when the cache is cold (~6 min here): pytest-timeout counts that setup.
+pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="session", autouse=True)
