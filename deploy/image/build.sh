@@ -52,28 +52,37 @@ debian_mirror() {
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
-# The base image: given, a registry base already stored, or Debian from debootstrap (cached).
+# The base image: given, python:3.11-slim-bookworm stored or pullable, else Debian from debootstrap
+# (cached as an image and as a tarball).
 ensure_base() {
     if [ -n "${MAILPIPE_IMAGE_BASE:-}" ]; then echo "$MAILPIPE_IMAGE_BASE"; return; fi
     if engine image exists "$USER_BASE"; then echo "$USER_BASE"; return; fi
-    if ! engine image exists "$DEBIAN_BASE"; then
-        local tarball="$CACHE/bookworm-py311-minbase.tar"
-        if [ ! -s "$tarball" ]; then
-            local dir mirror
-            mirror="$(debian_mirror)"
-            dir="$(mktemp -d "$CACHE/debootstrap.XXXXXX")"
-            log "debootstrap bookworm from $mirror (a few minutes, once)"
-            debootstrap --variant=minbase --include=python3,python3-venv bookworm "$dir" "$mirror" \
-                >"$CACHE/debootstrap.log" 2>&1 || { log "debootstrap failed, see $CACHE/debootstrap.log"; exit 1; }
-            chmod 0755 "$dir"  # mktemp made it 0700: it becomes the image's /, which every user must traverse
-            # apt lists and caches are no part of a base image
-            rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/var/cache/apt/archives/*.deb
-            tar -C "$dir" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
-            rm -rf "$dir"
-        fi
-        log "importing $tarball as $DEBIAN_BASE"
-        engine import "$tarball" "$DEBIAN_BASE" >/dev/null
+    if engine image exists "$DEBIAN_BASE"; then echo "$DEBIAN_BASE"; return; fi
+    # A reachable registry gives users' default base; here the lookup fails at once (no DNS).
+    if timeout 300 podman "${STORAGE_FLAGS[@]}" pull -q "$USER_BASE" >/dev/null 2>&1; then
+        echo "$USER_BASE"; return
     fi
+    log "no registry base ($USER_BASE): making one with debootstrap"
+    local tarball="$CACHE/bookworm-py311-minbase.tar"
+    if [ ! -s "$tarball" ]; then
+        local dir mirror
+        mirror="$(debian_mirror)"
+        dir="$(mktemp -d "$CACHE/debootstrap.XXXXXX")"
+        log "debootstrap bookworm from $mirror (a few minutes, once)"
+        debootstrap --variant=minbase --include=python3,python3-venv bookworm "$dir" "$mirror" \
+            >"$CACHE/debootstrap.log" 2>&1 || { log "debootstrap failed, see $CACHE/debootstrap.log"; exit 1; }
+        chmod 0755 "$dir"  # mktemp made it 0700: it becomes the image's /, which every user must traverse
+        # What Debian's slim images leave out too: apt lists and caches, translations (31 MB), manuals
+        # and docs other than the copyright files.
+        rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/var/cache/apt/archives/*.deb \
+            "$dir"/usr/share/locale/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
+        find "$dir/usr/share/doc" -type f ! -name copyright -delete
+        find "$dir/usr/share/doc" -type d -empty -delete
+        tar -C "$dir" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+        rm -rf "$dir"
+    fi
+    log "importing $tarball as $DEBIAN_BASE"
+    engine import "$tarball" "$DEBIAN_BASE" >/dev/null
     echo "$DEBIAN_BASE"
 }
 
