@@ -9,7 +9,7 @@ ENV_FILE := .state/stack.env
 # Load the stack's addresses (written by `make up`) into the environment of a recipe line.
 WITH_ENV := set -a && . $(ENV_FILE) && set +a &&
 
-.PHONY: help install up down status logs clean demo test test-unit bench lint schemas
+.PHONY: help install up down status logs clean demo test test-unit test-deploy image tools-deploy dashboards bench lint schemas
 .DEFAULT_GOAL := help
 
 help:
@@ -17,6 +17,8 @@ help:
 	@echo "make test    every test, against the real local stack"
 	@echo "make up | down | status | logs | clean    the local stack (Kafka, PostgreSQL, S3, Dovecot)"
 	@echo "make bench   benchmarks (never part of make test)"
+	@echo "make image   the one OCI image of every service, built daemonless (buildah), its size printed"
+	@echo "make test-deploy    the image, the Helm chart and the dashboards and alerts, checked by their real tools"
 
 # The virtualenv, rebuilt when the lock changes. uv installs the hash-pinned lock in seconds.
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -52,6 +54,24 @@ demo: up
 test: up
 	$(STACK) stop-services
 	$(WITH_ENV) $(PY) -m pytest tests
+
+# The deploy artifacts, each checked by the tool that consumes it (also part of `make test`, which
+# runs all of tests/). The first run builds the pinned tools (helm, controller-gen, kubeconform) and
+# the image's Debian base once, into ~/.cache/mailpipe.
+test-deploy: up tools-deploy
+	$(STACK) stop-services
+	$(WITH_ENV) $(PY) -m pytest tests/deploy -q
+
+tools-deploy: install
+	deploy/tools/build-tools.sh all
+
+image: install
+	deploy/image/build.sh
+
+# Regenerate the committed dashboards JSON from deploy/observability/dashboards.py.
+dashboards: install
+	deploy/observability/tools/venv.sh >/dev/null
+	$(HOME)/.cache/mailpipe/venv-deploy/bin/python deploy/observability/dashboards.py
 
 test-unit: install
 	$(PY) -m pytest tests/unit tests/contract -m "not kafka and not postgres and not s3 and not imap"
