@@ -59,7 +59,7 @@ ensure_base() {
     if engine image exists "$USER_BASE"; then echo "$USER_BASE"; return; fi
     if engine image exists "$DEBIAN_BASE"; then echo "$DEBIAN_BASE"; return; fi
     # A reachable registry gives users' default base; here the lookup fails at once (no DNS).
-    if timeout 300 podman "${STORAGE_FLAGS[@]}" pull -q "$USER_BASE" >/dev/null 2>&1; then
+    if engine pull -q "$USER_BASE" >/dev/null 2>&1; then
         echo "$USER_BASE"; return
     fi
     log "no registry base ($USER_BASE): making one with debootstrap"
@@ -82,7 +82,7 @@ ensure_base() {
         rm -rf "$dir"
     fi
     log "importing $tarball as $DEBIAN_BASE"
-    engine import "$tarball" "$DEBIAN_BASE" >/dev/null
+    engine import --quiet "$tarball" "$DEBIAN_BASE" >/dev/null
     echo "$DEBIAN_BASE"
 }
 
@@ -125,7 +125,8 @@ stage_context() {
     "$(dirname "$PY")/uv" build -q --wheel --out-dir "$ctx/project" "$ROOT"
     rm -rf "$ctx/schemas" && cp -r "$ROOT/schemas" "$ctx/schemas"
     if [ ! -s "$CACHE/tini_$TINI_VERSION.deb" ]; then
-        (cd "$CACHE" && apt-get download -q "tini=$TINI_VERSION" 2>/dev/null && mv tini_*.deb "tini_$TINI_VERSION.deb")
+        (cd "$CACHE" && apt-get download -q "tini=$TINI_VERSION" >/dev/null 2>&1 && mv tini_*.deb "tini_$TINI_VERSION.deb") \
+            || { log "apt-get download tini=$TINI_VERSION failed (apt-get update? a newer Debian revision?)"; exit 1; }
     fi
     cp "$CACHE/tini_$TINI_VERSION.deb" "$ctx/tini.deb"
 }

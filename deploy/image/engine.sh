@@ -7,8 +7,10 @@
 #  - explicit rlimits: the defaults exceed the hard limits here and the container fails to start.
 #  - host network (services bind 127.0.0.1): podman's CNI bridge leaves interfaces and iptables
 #    chains behind.
-STORAGE_FLAGS=(--storage-driver vfs)
-engine() { podman "${STORAGE_FLAGS[@]}" "$@"; }
-builder() { buildah "${STORAGE_FLAGS[@]}" "$@"; }
-RUN_FLAGS=(--runtime runc --cgroup-manager cgroupfs)
-RUN_OPTIONS=(--rm --network host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
+engine() { podman --storage-driver vfs "$@"; }
+builder() { buildah --storage-driver vfs "$@"; }
+# `container [podman run options] IMAGE [arguments]`: a container that is removed when it stops.
+container() {
+    engine --runtime runc --cgroup-manager cgroupfs run --rm --network host \
+        --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$@"
+}

@@ -9,4 +9,4 @@
 set -euo pipefail
 # shellcheck source=deploy/image/engine.sh
 . "$(dirname "${BASH_SOURCE[0]}")/engine.sh"
-exec podman "${STORAGE_FLAGS[@]}" "${RUN_FLAGS[@]}" run "${RUN_OPTIONS[@]}" "$@"
+container "$@"
