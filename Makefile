@@ -80,7 +80,7 @@ schemas: install
 	$(PY) -m mailpipe schemas export
 
 lint: install
-	$(VENV)/bin/ruff check services tests deploy/local bench
+	$(VENV)/bin/ruff check services tests deploy bench
 	$(VENV)/bin/mypy services
 
 bench: up
