@@ -22,7 +22,8 @@ class _PostgresOnly(ServiceSettings):
 
 
 def create_topics() -> dict[str, list[str]]:
-    """Create every topic of ``schemas/topics`` that is missing; returns created and existing."""
+    """Create every topic of ``schemas/topics`` that is missing, each with
+    MAILPIPE_KAFKA__TOPIC_REPLICATION_FACTOR replicas; returns created and existing."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -33,7 +34,8 @@ def create_topics() -> dict[str, list[str]]:
         wanted = [s for s in load_specs() if s.name not in existing]
         for spec in wanted:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+                admin.create_topics([NewTopic(spec.name, spec.partitions, settings.kafka.topic_replication_factor,
+                                              topic_configs=spec.config)])
             except TopicAlreadyExistsError:
                 pass  # a concurrent creator won; the topic is there, which is all we need
         return {"created": [s.name for s in wanted], "existing": sorted(existing)}

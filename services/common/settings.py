@@ -32,6 +32,9 @@ class KafkaSettings(Section):
     client_id: str = "mailpipe"
     max_request_bytes: int = Field(8 * 1024 * 1024, gt=0)
     request_timeout_seconds: float = Field(30.0, gt=0)
+    # replicas of each topic `mailpipe topics create` makes: 1 suits the local single broker; a
+    # production cluster wants 3 (and the topics' min.insync.replicas 2)
+    topic_replication_factor: int = Field(1, ge=1)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     sasl_username: str | None = None
