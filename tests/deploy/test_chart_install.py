@@ -179,13 +179,13 @@ def test_install_then_upgrade_with_changed_values(kubeconfig: Path) -> None:
     assert version["serverVersion"]["gitVersion"] == "v1.37.2"
 
     first = CI_VALUES / "defaults.yaml"
-    installed, jobs = helm_release(kubeconfig, "install", first)
-    assert jobs == expected_hook_jobs(first) != []
+    installed, install_jobs = helm_release(kubeconfig, "install", first)
+    assert install_jobs == expected_hook_jobs(first) != []
     assert_on_server(kubeconfig, installed)
 
     second = CI_VALUES / "everything.yaml"
-    upgraded, jobs = helm_release(kubeconfig, "upgrade", second)
-    assert jobs == expected_hook_jobs(second) != []
+    upgraded, upgrade_jobs = helm_release(kubeconfig, "upgrade", second)
+    assert upgrade_jobs == expected_hook_jobs(second) != []
     kinds = {o["kind"] for o in upgraded.values()}
     assert {"ScaledObject", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"} <= kinds
     assert_on_server(kubeconfig, upgraded)
@@ -195,7 +195,8 @@ def test_install_then_upgrade_with_changed_values(kubeconfig: Path) -> None:
         kind, name = key.split("/")
         gone = kubectl(kubeconfig, "get", "-n", NAMESPACE, kind, name, ok=False)
         assert "NotFound" in gone.stderr, key
-    print(f"\naccepted: install {len(installed)} objects + {len(jobs)} hook jobs, upgrade {len(upgraded)} objects")
+    print(f"\naccepted: install {len(installed)} objects + hook jobs {install_jobs}, "
+          f"upgrade {len(upgraded)} objects + hook jobs {upgrade_jobs}")
 
 
 @pytest.mark.parametrize("values", sorted(CI_VALUES.glob("*.yaml")), ids=lambda p: p.stem)
@@ -221,7 +222,11 @@ def test_the_server_refuses_what_the_chart_must_not_do(kubeconfig: Path) -> None
         refused = kubectl(kubeconfig, "apply", "--dry-run=server", "--validate=strict", "-n", NAMESPACE,
                           "-f", "-", stdin=json.dumps(doc), ok=False)
         assert refused.returncode != 0 and word in refused.stderr, refused.stderr
+    # the same pod template, under a ServiceAccount of its own, admitted as rendered, refused once privileged
+    kubectl(kubeconfig, "create", "serviceaccount", "admission-probe", "-n", NAMESPACE)
     template = json.loads(json.dumps(deployment["spec"]["template"]))
+    template["spec"]["serviceAccountName"] = "admission-probe"
+    admit_pod(kubeconfig, "rendered", template)
     template["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
     refused = kubectl(kubeconfig, "create", "--dry-run=server", "-n", NAMESPACE, "-f", "-",
                       stdin=json.dumps(pod_of("privileged", template)), ok=False)
