@@ -29,6 +29,7 @@ FIXED_BY_CHART = {
     ("storage", "api_host"): "0.0.0.0 in the API pod",
     ("storage", "api_port"): "the API pod's HTTP port (services.api.http.port)",
     ("runtime", "group_id"): "per service: services.<name>.consumer.group (default mailpipe-<name>)",
+    ("fetch", "replica_id"): "each pod's own (hostname-pid): one shared id would make leases non-exclusive",
 }
 
 # Credentials: only through a Secret (secrets.existingSecret or the chart-made one). Keys are the

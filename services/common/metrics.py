@@ -20,6 +20,7 @@ CONSUMER_LAG = Gauge("mailpipe_runtime_consumer_lag_records",
                      "Records on an assigned partition not yet taken by this consumer (end offset minus "
                      "position), refreshed every few seconds; partition numbers are a closed set per topic",
                      ["stage", "topic", "partition"])
+DEPENDENCIES = ("kafka", "postgres", "s3", "imap", "smtp", "unknown")
 DEPENDENCY_RETRIES = Counter("mailpipe_runtime_dependency_retries",
                              "Retries of a transient failure, by the dependency that failed (kafka, postgres, "
                              "s3, imap, smtp, unknown)", ["stage", "dependency"])

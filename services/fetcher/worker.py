@@ -23,7 +23,7 @@ from .accounts import store
 from .accounts.model import Account
 from .accounts.secrets import SecretBox
 from .credentials import login_secret
-from .errors import LeaseLost, MailboxUnavailable
+from .errors import METRIC_KIND, LeaseLost, MailboxUnavailable
 from .idle import idle_loop
 from .leases import Lease
 from .publisher import Publisher
@@ -50,6 +50,8 @@ class Replica:
 
     def run(self, stop: threading.Event) -> int:
         self.stop = stop
+        for kind in {*METRIC_KIND.values(), "other"}:  # from 0: the auth alert's increase() sees the first one
+            metrics.FETCH_ERRORS.labels(kind=kind)
         conn = self.connect()
         metrics.SECONDS_SINCE_SUCCESS.set_function(lambda: time.time() - self._last_success)
         pool = ThreadPoolExecutor(self.s.concurrency, thread_name_prefix="mailbox")

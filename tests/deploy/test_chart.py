@@ -192,6 +192,11 @@ def assert_restricted(name: str, spec: dict[str, Any]) -> None:
         assert "hostPath" not in volume, name
 
 
+def containers_of(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The containers of a Deployment's or Job's pod template."""
+    return list(workload["spec"]["template"]["spec"]["containers"])
+
+
 def test_matrix_renders_what_each_file_asks_for() -> None:
     """Each values file of the matrix produces its objects: a wrong switch shows as a missing kind."""
     docs = {p.stem: render("-f", str(p)) for p in CI_VALUES}
@@ -206,6 +211,10 @@ def test_matrix_renders_what_each_file_asks_for() -> None:
     assert topics["mail.raw"]["config"]["min.insync.replicas"] == "2"
     for topic in of_kind(docs["strimzi"], "KafkaTopic").values():
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "my-cluster"  # the Topic Operator's filter
+        assert topic["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # uninstall keeps the mail
+    topic_job = of_kind(docs["defaults"], "Job")["mp-mailpipe-hooks-topics"]
+    env = {e["name"]: e.get("value") for c in containers_of(topic_job) for e in c.get("env", [])}
+    assert env["MAILPIPE_KAFKA__TOPIC_REPLICATION_FACTOR"] == "3", "unreplicated production topics"
     assert "Secret" not in kinds["existing-secret"]
     for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy", "TriggerAuthentication", "Job"):
         assert kind in kinds["everything"], kind

@@ -16,7 +16,16 @@ from typing import Protocol, TypeVar
 
 from ..adapters import translate
 from ..errors import Backpressure, ConfigError, PoisonMessage, TransientError
-from ..metrics import BATCH_SECONDS, COMMITS, DEAD_LETTERS, PAUSES, RECORDS_CONSUMED, RECORDS_PRODUCED
+from ..metrics import (
+    BATCH_SECONDS,
+    COMMITS,
+    DEAD_LETTERS,
+    DEPENDENCIES,
+    DEPENDENCY_RETRIES,
+    PAUSES,
+    RECORDS_CONSUMED,
+    RECORDS_PRODUCED,
+)
 from ..settings import RuntimeSettings
 from .dlq import DeadLetterGuard, dead_letter
 from .ports import ConsumerPort, Delivery, Output, Partition, ProducerPort, Record
@@ -73,6 +82,8 @@ class StageRunner:
         self._guard = DeadLetterGuard(settings.dlq_window_records, settings.dlq_min_records, settings.dlq_max_ratio)
         self._done: dict[Partition, int] = {}  # handled and sent, not yet committed
         self._revoke_failed: BaseException | None = None
+        for dependency in DEPENDENCIES:  # every series from 0: increase() and rate() see the first retry
+            DEPENDENCY_RETRIES.labels(stage=stage.name, dependency=dependency)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
