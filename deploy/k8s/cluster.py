@@ -7,7 +7,7 @@ No controller-manager, scheduler or kubelet runs: objects are stored and admitte
     with ControlPlane(workdir) as cp:          # blocks until /readyz answers (~3 s), else raises
         subprocess.run([KUBECTL, "--kubeconfig", cp.kubeconfig, "get", "ns"])
 
-    python deploy/k8s/cluster.py DIR           # start one by hand, print its kubeconfig, Ctrl-C stops it
+    python deploy/k8s/cluster.py DIR           # one by hand: prints KUBECONFIG=...; SIGTERM/Ctrl-C stop it
 """
 
 from __future__ import annotations
@@ -156,12 +156,13 @@ current-context: mp
 
 
 def main(argv: list[str]) -> int:
+    # SIGTERM (and SIGINT, which a shell's background job ignores) leave through the with-block,
+    # so etcd and the apiserver are stopped too
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))
     with ControlPlane(Path(argv[0]).resolve()) as cp:
         print(f"KUBECONFIG={cp.kubeconfig}", flush=True)
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            pass
+        signal.pause()
     return 0
 
 

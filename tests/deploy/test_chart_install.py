@@ -112,22 +112,30 @@ class HookJobs(threading.Thread):
             listed = kubectl(self.config, "get", "jobs", "-n", NAMESPACE, "-o", "json", ok=False)
             for job in json.loads(listed.stdout or '{"items": []}')["items"]:
                 name = job["metadata"]["name"]
-                if any(c["type"] == "Complete" for c in job.get("status", {}).get("conditions", [])):
-                    continue
+                if job.get("status", {}).get("conditions"):
+                    continue  # already finished by this thread
                 self.seen[name] = job
                 try:
                     admit_pod(self.config, name, job["spec"]["template"])
-                    self.complete(name)
                 except AssertionError as error:
                     self.errors.append(str(error))
+                    self.finish(name, failed=True)  # Helm then fails now, not at its timeout
+                else:
+                    self.finish(name, failed=False)
             time.sleep(0.3)
 
-    def complete(self, name: str) -> None:
+    def finish(self, name: str, failed: bool) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        reason = {"status": "True", "reason": "CompletionsReached", "lastTransitionTime": now,
-                  "message": "Reached expected number of succeeded pods"}
-        status = {"startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0,
-                  "conditions": [{"type": "SuccessCriteriaMet", **reason}, {"type": "Complete", **reason}]}
+        if failed:  # the terminal condition must follow its "target" condition, as the controller writes them
+            reason = {"status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now,
+                      "message": "Pod refused by admission"}
+            status = {"startTime": now, "failed": 1, "active": 0, "ready": 0,
+                      "conditions": [{"type": "FailureTarget", **reason}, {"type": "Failed", **reason}]}
+        else:
+            reason = {"status": "True", "reason": "CompletionsReached", "lastTransitionTime": now,
+                      "message": "Reached expected number of succeeded pods"}
+            status = {"startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0,
+                      "conditions": [{"type": "SuccessCriteriaMet", **reason}, {"type": "Complete", **reason}]}
         kubectl(self.config, "patch", "job", name, "-n", NAMESPACE, "--subresource", "status",
                 "--type", "merge", "-p", json.dumps({"status": status}))
 
