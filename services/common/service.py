@@ -6,13 +6,14 @@ import importlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from . import clients, logs
 from .health import Health, serve
 from .runtime.kafka_ports import KafkaConsumerPort, KafkaProducerPort
 from .runtime.lag import LagReporter
 from .runtime.loop import Stage, StageRunner
+from .runtime.ports import Partition
 from .settings import ServiceSettings, masked
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,11 @@ def run_stage(name: str, settings: ServiceSettings, input_topics: list[str],
     stage = make_stage(health, stop)
     group = settings.runtime.group_id or f"mailpipe-{name}"
     # The listener only fires inside poll(), by which time `runner` below is bound.
-    consumer = KafkaConsumerPort(clients.make_consumer(settings.kafka, group), input_topics,
-                                 on_revoked=lambda parts: runner.on_revoked(parts))
+    def revoked(parts: Sequence[Partition]) -> None:
+        lag.forget(parts)  # their new owner reports them; two owners' series would double the sum
+        runner.on_revoked(parts)
+
+    consumer = KafkaConsumerPort(clients.make_consumer(settings.kafka, group), input_topics, on_revoked=revoked)
     lag = LagReporter(consumer, name)  # refreshed after polls, at most every few seconds
 
     def progress() -> None:

@@ -76,3 +76,12 @@ def test_a_revoked_partition_loses_its_series_and_refreshes_are_rate_limited() -
     now[0] += 5
     reporter.maybe_report()
     assert lag_sample("lag-unit", "t", 0) == 5 and lag_sample("lag-unit", "t", 1) is None
+
+
+def test_a_revoked_partition_loses_its_series_at_once() -> None:
+    source = _Lags()
+    reporter = LagReporter(source, "lag-revoke", interval_seconds=5, clock=lambda: 0.0)
+    source.lags = {("t", 0): 7, ("t", 1): 2}
+    reporter.report()
+    reporter.forget([("t", 1)])  # the rebalance listener: before any next refresh
+    assert lag_sample("lag-revoke", "t", 1) is None and lag_sample("lag-revoke", "t", 0) == 7

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..metrics import CONSUMER_LAG
@@ -50,3 +50,10 @@ class LagReporter:
         for topic, partition in self._reported - lags.keys():
             CONSUMER_LAG.remove(self._stage, topic, str(partition))
         self._reported = set(lags)
+
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        """Drop the series of ``partitions`` now (revoked: their new owner reports them)."""
+        for topic, partition in partitions:
+            if (topic, partition) in self._reported:
+                CONSUMER_LAG.remove(self._stage, topic, str(partition))
+                self._reported.discard((topic, partition))
