@@ -36,7 +36,7 @@ CHART = REPO / "deploy" / "helm" / "mailpipe"
 CI_VALUES = REPO / "deploy" / "helm" / "ci"
 CACHE = Path(os.environ.get("MAILPIPE_CACHE", Path.home() / ".cache" / "mailpipe"))
 HELM = CACHE / "bin" / "helm"
-CRDS = [*sorted((CACHE / "crds").glob("*.yaml")), *sorted((REPO / "deploy" / "tools" / "schemas").glob("*.yaml"))]
+CRD_DIRS = [CACHE / "crds", REPO / "deploy" / "tools" / "schemas"]  # listed after the build: empty when cold
 NAMESPACE = "mail"
 RELEASE = "mp"
 
@@ -60,7 +60,10 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         done = run(["bash", str(script), *args], timeout=2400)
         assert done.returncode == 0, f"{script} failed:\n{done.stderr[-4000:]}"
     with ControlPlane(tmp_path_factory.mktemp("k8s")) as cp:
-        kubectl(cp.kubeconfig, "apply", "--server-side", *[a for c in CRDS for a in ("-f", str(c))])
+        crds = [a for d in CRD_DIRS for crd in sorted(d.glob("*.yaml")) for a in ("-f", str(crd))]
+        # ServiceMonitor, PrometheusRule, ScaledObject, TriggerAuthentication and KafkaTopic
+        assert len(crds) == 2 * 5, crds
+        kubectl(cp.kubeconfig, "apply", "--server-side", *crds)
         kubectl(cp.kubeconfig, "wait", "--for", "condition=Established", "--timeout", "60s", "crd", "--all")
         kubectl(cp.kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump_all([
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {
