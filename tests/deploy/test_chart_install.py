@@ -184,8 +184,9 @@ def expected_hook_jobs(values: Path) -> list[str]:
 
 def test_install_then_upgrade_with_changed_values(kubeconfig: Path) -> None:
     """defaults.yaml (chart-made Secret, topic hook) installed, then everything.yaml (KEDA,
-    ServiceMonitor, PrometheusRule, NetworkPolicy, SASL, other image): all accepted and stored;
-    objects the new values drop are gone; the server reports the version Helm's checks rely on."""
+    ServiceMonitor, PrometheusRule, NetworkPolicy, SASL, other image), then strimzi.yaml (KafkaTopics,
+    existing Secret): all accepted and stored; objects the new values drop are gone; the server
+    reports the version Helm's checks rely on."""
     version = json.loads(kubectl(kubeconfig, "version", "-o", "json").stdout)
     assert version["serverVersion"]["gitVersion"] == "v1.37.2"
 
@@ -202,12 +203,25 @@ def test_install_then_upgrade_with_changed_values(kubeconfig: Path) -> None:
     assert_on_server(kubeconfig, upgraded)
     image = upgraded["Deployment/mp-mailpipe-parser"]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.startswith("registry.example.com/mailpipe@sha256:")
-    for key in set(installed) - set(upgraded):
+    assert_gone(kubeconfig, set(installed) - set(upgraded))
+
+    third = CI_VALUES / "strimzi.yaml"  # topics as KafkaTopic objects: the topic hook Job goes
+    strimzi, strimzi_jobs = helm_release(kubeconfig, "upgrade", third)
+    assert strimzi_jobs == expected_hook_jobs(third) == ["mp-mailpipe-hooks-migrate"]
+    assert any(o["kind"] == "KafkaTopic" for o in strimzi.values())
+    assert_on_server(kubeconfig, strimzi)
+    assert_gone(kubeconfig, set(upgraded) - set(strimzi))
+    print(f"\naccepted: install {len(installed)} objects + hook jobs {install_jobs}; "
+          f"upgrade {len(upgraded)} objects + hook jobs {upgrade_jobs}; "
+          f"upgrade {len(strimzi)} objects + hook jobs {strimzi_jobs}")
+
+
+def assert_gone(config: Path, keys: set[str]) -> None:
+    """Objects an upgrade's values no longer render were deleted by Helm."""
+    for key in keys:
         kind, name = key.split("/")
-        gone = kubectl(kubeconfig, "get", "-n", NAMESPACE, kind, name, ok=False)
+        gone = kubectl(config, "get", "-n", NAMESPACE, kind, name, ok=False)
         assert "NotFound" in gone.stderr, key
-    print(f"\naccepted: install {len(installed)} objects + hook jobs {install_jobs}, "
-          f"upgrade {len(upgraded)} objects + hook jobs {upgrade_jobs}")
 
 
 @pytest.mark.parametrize("values", sorted(CI_VALUES.glob("*.yaml")), ids=lambda p: p.stem)
