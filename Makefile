@@ -56,14 +56,15 @@ test: up
 	$(WITH_ENV) $(PY) -m pytest tests
 
 # The deploy artifacts, each checked by the tool that consumes it (also part of `make test`, which
-# runs all of tests/). The first run builds the pinned tools (helm, controller-gen, kubeconform) and
-# the image's Debian base once, into ~/.cache/mailpipe.
+# runs all of tests/). The first run builds the pinned tools (helm, controller-gen, kubeconform,
+# kube-apiserver, etcd, kubectl) and the image's Debian base once, into ~/.cache/mailpipe.
 test-deploy: up tools-deploy
 	$(STACK) stop-services
 	$(WITH_ENV) $(PY) -m pytest tests/deploy -q
 
 tools-deploy: install
 	deploy/tools/build-tools.sh all
+	deploy/k8s/build.sh
 
 image: install
 	deploy/image/build.sh
