@@ -86,7 +86,12 @@ class Ports:
         """The port for ``name``; a new free one when the saved one is taken by something not ours."""
         port = self._ports.get(name)
         if port is None or (not running and port_in_use(port)):
+            # A free port is only free until someone binds it: the components' ports are all chosen
+            # before any server starts, so the kernel may hand the same one out twice.
+            taken = set(self._ports.values())
             port = free_port()
+            while port in taken:
+                port = free_port()
             self._ports[name] = port
             self._file.parent.mkdir(parents=True, exist_ok=True)
             self._file.write_text(json.dumps(self._ports, indent=2, sort_keys=True))
