@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import threading
 from datetime import UTC, date, datetime
 from typing import Any
 
 from ..common import clients, logs
 from ..common.errors import ConfigError
-from ..common.settings import load
+from ..common.settings import load, masked
 from ..matcher.follower import Mailboxes, MailboxFollower
 from .reads import Viewer, list_emails
 from .retention import run_retention
 from .settings import StorageSettings
 
+log = logging.getLogger(__name__)
 
 def register(sub: Any) -> None:
     """Add the ``retention`` subcommand to the ``mailpipe`` CLI."""
@@ -27,7 +30,9 @@ def register(sub: Any) -> None:
     e = sub.add_parser("emails", help="list stored emails by linked entity, mailbox and date")
     e.add_argument("action", choices=["list", "serve"],
                    help="list: print as JSON; serve: the same reads as a read-only HTTP API (GET /emails, "
-                        "/openapi.json) on MAILPIPE_STORAGE__API_HOST/_PORT with MAILPIPE_STORAGE__API_TOKEN")
+                        "/openapi.json, and /healthz, /readyz for probes) on MAILPIPE_STORAGE__API_HOST/_PORT "
+                        "with MAILPIPE_STORAGE__API_TOKEN; SIGTERM drains it within "
+                        "MAILPIPE_STORAGE__API_DRAIN_GRACE_SECONDS")
     e.add_argument("--entity", default=None, help="TYPE:ID, e.g. company:42 (person, company, task, case, lead)")
     e.add_argument("--mailbox", default=None)
     e.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (UTC)")
@@ -85,7 +90,11 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def serve() -> int:
+    """``mailpipe emails serve`` until SIGTERM or SIGINT, which drain it: readiness off, no new
+    connections, requests in flight finish within the grace. Returns 0 after the drain, with one
+    JSON line (``stopped``, how many requests were cut)."""
     from .http import make_server
+    from .probes import postgres_check
 
     settings = load(StorageSettings)
     logs.configure(settings.log.level)  # a long-running server: its errors as JSON lines, with their fields
@@ -97,12 +106,17 @@ def serve() -> int:
         raise ConfigError("MAILPIPE_STORAGE__API_MAX_CONNECTIONS must be at least MAILPIPE_STORAGE__API_WORKERS")
     server = make_server(opts.api_host, opts.api_port, token, lambda: clients.connect_postgres(settings.postgres),
                          workers=opts.api_workers, socket_timeout_seconds=opts.api_socket_timeout_seconds,
-                         max_connections=opts.api_max_connections)
-    print(f"serving http://{opts.api_host}:{server.server_address[1]}/emails (read-only)", flush=True)
+                         max_connections=opts.api_max_connections,
+                         ready_check=postgres_check(settings.postgres, opts.api_ready_timeout_seconds))
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the handler only sets flags: serve_forever returns
+        signal.signal(sig, lambda *_: server.begin_drain())
+    url = f"http://{opts.api_host}:{server.server_address[1]}"
+    log.info("starting", extra={"stage": "emails-api", "settings": masked(settings), "url": f"{url}/emails"})
+    print(f"serving {url}/emails (read-only)", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        cut = server.drain(opts.api_drain_grace_seconds)
     finally:
         server.server_close()
+    log.info("stopped", extra={"stage": "emails-api", "cut": cut})
     return 0

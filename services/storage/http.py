@@ -12,7 +12,8 @@ Parameters are strict, because a lenient reading here widens what a user sees: a
 single-valued parameter is refused (``access=own&access=all`` read as ``all`` showed everything),
 as are an empty value (``as_user=`` meant no access check at all), access parameters without
 ``as_user``, a NUL byte, invalid UTF-8 and a value the database refuses: each a 400 naming the
-parameter where it is known. 503 only when the database is unreachable."""
+parameter where it is known. 503 only when the database is unreachable. ``/healthz`` and ``/readyz``
+(``probes``) answer on the same port without the token."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ import psycopg
 
 from ..common.adapters.postgres_errors import TRANSIENT, kind_of, translate
 from .httpserver import BoundedHTTPServer, TimedRequestHandler
+from .probes import PATHS as PROBE_PATHS
+from .probes import liveness, readiness
 from .reads import Viewer, list_emails
 from .stage import REFUSALS
 
@@ -66,7 +69,8 @@ OPENAPI: dict[str, Any] = {
                                    "database refuses; access, user_address and user_team need as_user"},
             "401": {"description": "missing or wrong bearer token"},
             "500": {"description": "an internal error (logged)"},
-            "503": {"description": "the database is unavailable; retry later"}}}}},
+            "503": {"description": "the database is unavailable; retry later"}}}},
+              **PROBE_PATHS},
 }
 
 
@@ -141,19 +145,32 @@ def authorized(header: str, token: bytes) -> bool:
 
 
 def make_server(host: str, port: int, token: str, connect: Callable[[], Any], *, workers: int = 8,
-                socket_timeout_seconds: float = 10, max_connections: int = 256) -> BoundedHTTPServer:
-    """A server answering ``GET /emails`` and ``GET /openapi.json``; ``serve_forever`` blocks.
-    Every request but the description needs ``Authorization: Bearer <token>``. ``workers`` threads
-    handle requests; see ``httpserver`` for the timeout and ``max_connections``."""
+                socket_timeout_seconds: float = 10, max_connections: int = 256,
+                ready_check: Callable[[], None] | None = None) -> BoundedHTTPServer:
+    """A server answering ``GET /emails``, ``/openapi.json``, ``/healthz`` and ``/readyz``;
+    ``serve_forever`` blocks. ``/emails`` needs ``Authorization: Bearer <token>``. ``workers``
+    threads handle requests; see ``httpserver`` for the timeout, ``max_connections`` and the
+    drain. ``ready_check`` (default: ``SELECT 1`` on a ``connect()`` session) raises psycopg
+    errors when PostgreSQL cannot serve; it should be bounded (``probes.postgres_check``)."""
     if not token:
         raise ValueError("an API token is required")
     expected = token.encode()
+
+    def select_one() -> None:
+        with connect() as conn:
+            conn.execute("SELECT 1")
+
+    check = ready_check or select_one
 
     class Handler(TimedRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             url = urlsplit(self.path)
             if url.path == "/openapi.json":
                 return self._send(200, OPENAPI)
+            if url.path == "/healthz":
+                return self._send(*liveness(self.server.health))
+            if url.path == "/readyz":
+                return self._send(*readiness(self.server.health, self.server.draining.is_set(), check))
             if url.path != "/emails":
                 return self._send(404, {"error": "not found"})
             if not authorized(self.headers.get("Authorization", ""), expected):

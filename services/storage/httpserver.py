@@ -9,7 +9,12 @@ costs a file descriptor, never a thread. A connection that sends nothing for the
 closed; once a worker has it, the request line and headers must arrive within one more socket
 timeout in total (a client dribbling a byte at a time is cut off too), and every write is bounded
 by the same timeout. At most ``max_connections`` are open at once; beyond that the server stops
-accepting and new connections wait in the listen backlog (then the kernel's SYN retries)."""
+accepting and new connections wait in the listen backlog (then the kernel's SYN retries).
+
+Stopping is a drain (``begin_drain`` from a signal handler, then ``drain``): the listening socket
+closes so new connections are refused, the requests already held (by a worker, or arrived on an
+accepted connection) finish within a grace period, and those still running when it ends are cut
+by shutting their sockets down. Connections that sent nothing yet are closed: no request is lost."""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 
+from ..common.health import Health
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -31,13 +38,14 @@ log = logging.getLogger(__name__)
 
 class BoundedHTTPServer(HTTPServer):
     """An HTTP/1.0 server with ``workers`` handler threads plus the calling thread, which accepts
-    and waits for requests in ``serve_forever`` (blocks until ``shutdown``). Use it with a
-    ``TimedRequestHandler``."""
+    and waits for requests in ``serve_forever`` (blocks until ``shutdown`` or ``begin_drain``). Use
+    it with a ``TimedRequestHandler``. ``health`` is alive while the accept loop turns and ready
+    from the first turn until the drain begins."""
 
     request_queue_size = 128  # listen backlog: where connections wait while max_connections are open
 
     def __init__(self, address: tuple[str, int], handler: type[TimedRequestHandler], *, workers: int,
-                 socket_timeout_seconds: float, max_connections: int) -> None:
+                 socket_timeout_seconds: float, max_connections: int, health: Health | None = None) -> None:
         if workers < 1 or max_connections < workers or socket_timeout_seconds <= 0:
             raise ValueError("need workers >= 1, max_connections >= workers and a positive socket timeout")
         super().__init__(address, handler)
@@ -47,6 +55,10 @@ class BoundedHTTPServer(HTTPServer):
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mailpipe-api")
         self._open = 0  # accepted and not yet closed: waiting for bytes, queued or in a worker
         self._lock = threading.Lock()
+        self._held: set[socket.socket] = set()  # given to the pool and not yet closed: requests in flight
+        self._released = threading.Condition(self._lock)  # notified whenever one of them closes
+        self.health = health or Health()
+        self.draining = threading.Event()
         self._stop, self._stopped = threading.Event(), threading.Event()
         self._stopped.set()
         self._wake_reader, self._wake_writer = socket.socketpair()  # a closed connection frees a slot
@@ -59,7 +71,9 @@ class BoundedHTTPServer(HTTPServer):
             selector.register(self._wake_reader, selectors.EVENT_READ)
             accepting = False
             try:
+                self.health.set_ready(not self.draining.is_set())
                 while not self._stop.is_set():
+                    self.health.progress()
                     with self._lock:
                         room = self._open < self._max_connections
                     if room != accepting:
@@ -79,13 +93,18 @@ class BoundedHTTPServer(HTTPServer):
                             selector.unregister(key.fileobj)
                             conn = key.fileobj
                             assert isinstance(conn, socket.socket)
-                            self._pool.submit(self._work, conn, waiting.pop(conn)[0])
+                            self._hand_over(conn, waiting.pop(conn)[0])
                     now = time.monotonic()
                     for conn in [c for c, (_, dropped) in waiting.items() if dropped <= now]:
                         selector.unregister(conn)
                         del waiting[conn]
                         self._close(conn)
             finally:
+                if self.draining.is_set():  # a request whose bytes arrived is in flight: serve it
+                    for key, _ in selector.select(0):
+                        conn = key.fileobj
+                        if isinstance(conn, socket.socket) and conn in waiting:
+                            self._hand_over(conn, waiting.pop(conn)[0])
                 for conn in waiting:
                     self._close(conn)
                 self._stop.clear()
@@ -96,6 +115,35 @@ class BoundedHTTPServer(HTTPServer):
         self._stop.set()
         self._wake()
         self._stopped.wait()
+
+    def begin_drain(self) -> None:
+        """Start draining: readiness off, ``serve_forever`` returns after its current turn. Never
+        blocks, so a signal handler on the serving thread may call it; ``drain`` does the rest."""
+        self.draining.set()
+        self.health.set_ready(False)
+        self._stop.set()
+        self._wake()
+
+    def drain(self, grace_seconds: float) -> int:
+        """After ``serve_forever`` returned: close the listening socket (new connections are
+        refused), wait up to ``grace_seconds`` for the requests in flight, then cut the rest (their
+        sockets shut down, so a worker blocked on the client returns at once). Blocks at most the
+        grace; returns how many requests were cut."""
+        self.begin_drain()
+        self.socket.close()
+        deadline = time.monotonic() + grace_seconds
+        with self._lock:
+            while self._held and (left := deadline - time.monotonic()) > 0:
+                self._released.wait(left)
+            cut = list(self._held)
+        for conn in cut:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed meanwhile
+        if cut:
+            log.warning("emails API: requests cut at the end of the drain", extra={"cut": len(cut)})
+        return len(cut)
 
     def server_close(self) -> None:
         """Close the listening socket; waits for the requests the workers already hold."""
@@ -123,6 +171,11 @@ class BoundedHTTPServer(HTTPServer):
         waiting[conn] = (address, time.monotonic() + self.socket_timeout_seconds)
         selector.register(conn, selectors.EVENT_READ)
 
+    def _hand_over(self, conn: socket.socket, address: Any) -> None:
+        with self._lock:
+            self._held.add(conn)
+        self._pool.submit(self._work, conn, address)
+
     def _work(self, conn: socket.socket, address: Any) -> None:
         try:
             self.finish_request(conn, address)
@@ -136,6 +189,8 @@ class BoundedHTTPServer(HTTPServer):
     def _close(self, conn: socket.socket) -> None:
         self.shutdown_request(conn)
         with self._lock:
+            self._held.discard(conn)
+            self._released.notify_all()
             self._open -= 1
             full = self._open == self._max_connections - 1
         if full:  # the loop had stopped accepting: tell it there is room again

@@ -18,6 +18,11 @@ class StorageOptions(Section):
     # a connection silent this long is closed; a request's line and headers must then arrive within it
     api_socket_timeout_seconds: float = Field(10, gt=0)
     api_max_connections: int = Field(256, ge=1)  # open at once (idle ones cost a descriptor, no thread)
+    # after SIGTERM/SIGINT: how long requests in flight may still run before they are cut; keep the
+    # pod's terminationGracePeriodSeconds above it (plus any preStop delay)
+    api_drain_grace_seconds: float = Field(20, gt=0)
+    # /readyz: PostgreSQL must accept a connection and answer SELECT 1 within this (libpq counts whole seconds)
+    api_ready_timeout_seconds: int = Field(2, ge=1, le=30)
 
 
 class StorageSettings(ServiceSettings):

@@ -95,6 +95,16 @@ def test_the_openapi_description_names_every_parameter(api: str) -> None:
     assert names == {"entity", "mailbox", "date", "as_user", "access", "user_address", "user_team", "limit"}
 
 
+@pytest.mark.postgres
+def test_probes_answer_without_a_token_and_are_in_the_description(serve: Serve) -> None:
+    api = serve()
+    assert get(f"{api}/healthz", token=None) == (200, {"status": "ok"})
+    assert get(f"{api}/readyz", token=None) == (200, {"status": "ready"})
+    paths = get(f"{api}/openapi.json", token=None)[1]["paths"]
+    assert paths["/healthz"]["get"]["security"] == paths["/readyz"]["get"]["security"] == []
+    assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503"}
+
+
 # --- hardening (issue 11.5): a bounded server, timeouts, strict parameters, the bearer scheme ---
 
 def raw_get(base: str, query: str, token: str = TOKEN, scheme: str = "Bearer") -> tuple[int, Any]:
