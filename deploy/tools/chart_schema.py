@@ -81,7 +81,7 @@ SERVICE_FIELDS: Schema = {
     "tolerations": {"type": "array", "items": TOLERATION},
     "topologySpreadConstraints": {"type": "array", "items": K8S_OBJECT},
     "extraVolumes": {"type": "array", "items": K8S_OBJECT,
-                     "description": "e.g. a Secret with the Kafka CA for config.kafka.ssl_ca_file"},
+                     "description": "Volumes added to the pod (the Kafka CA has its own key: kafkaTls)"},
     "extraVolumeMounts": {"type": "array", "items": K8S_OBJECT},
     "priorityClassName": STR,
     "podAnnotations": string_map(),
@@ -136,6 +136,13 @@ def values_schema() -> Schema:
                 "values": obj({k: STR for k in SECRETS},
                               description="only without existingSecret: the chart makes a Secret of them"),
                 "annotations": string_map(),
+            }),
+            "kafkaTls": obj({
+                "secretName": {"type": "string", "description": "a Secret with the Kafka CA (and client "
+                               "certificate and key): mounted in every pod, given to KEDA's kafka trigger"},
+                "keys": obj({k: STR for k in ("ca", "cert", "key")},
+                            description="key names in the Secret; empty: that file is not used"),
+                "mountPath": {"type": "string", "pattern": "^/"},
             }),
             "serviceDefaults": service,
             "services": {"type": "object", "additionalProperties": service,

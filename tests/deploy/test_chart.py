@@ -20,7 +20,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "mailpipe"
-CI_VALUES = sorted((REPO / "deploy" / "helm" / "ci").glob("*.yaml"))
+# the values matrix: deploy/helm/ci, plus the chart's own ci/ (Helm's place for test values)
+CI_VALUES = sorted([*(REPO / "deploy" / "helm" / "ci").glob("*.yaml"), *(CHART / "ci").glob("*.yaml")])
 TOOLS = REPO / "deploy" / "tools"
 CACHE = Path(os.environ.get("MAILPIPE_CACHE", Path.home() / ".cache" / "mailpipe"))
 HELM = CACHE / "bin" / "helm"
@@ -123,6 +124,10 @@ def test_render_is_valid_kubernetes(values: Path, tmp_path: Path) -> None:
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         else:  # the read API
             assert int(config["MAILPIPE_STORAGE__API_PORT"]) == port["containerPort"]
+        # every service, the read API included, answers /healthz and /readyz on its own port
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
     hpas = {d["spec"]["scaleTargetRef"]["name"]: d for d in of_kind(docs, "HorizontalPodAutoscaler").values()}
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in of_kind(docs, "ScaledObject").values()}
     assert not set(hpas) & set(scaled), "a Deployment with both an HPA and a KEDA ScaledObject"
@@ -328,6 +333,74 @@ def test_a_values_typo_fails_naming_the_field(args: list[str], named: str) -> No
     (["--set", "services.fetcher.autoscaling.mode=kafka-lag"], "services.fetcher.autoscaling.mode kafka-lag"),
     (["--set", "secrets.values.postgresDsn="], "secrets.values.postgresDsn"),
     (["--set", "config.kafka.bootstrap_servers="], "config.kafka.bootstrap_servers: required"),
-], ids=["fixed", "keda", "hpa", "fetcher-lag", "missing-secret", "missing-brokers"])
+    (["--set", "services.api.autoscaling.mode=hpa", "--set", "services.api.autoscaling.minReplicas=0"],
+     "services.api.autoscaling.minReplicas: 0, but an HPA cannot scale to zero"),
+    (["--set", "kafkaTls.secretName=kafka-tls", "--set", "config.kafka.ssl_ca_file=/etc/ca/ca.crt"],
+     "config.kafka.ssl_ca_file: set by the chart from kafkaTls"),
+    (["--set", "kafkaTls.secretName=kafka-tls", "--set", "kafkaTls.keys.cert=tls.crt"],
+     "kafkaTls.keys.cert and kafkaTls.keys.key: mutual TLS needs both"),
+], ids=["fixed", "keda", "hpa", "fetcher-lag", "missing-secret", "missing-brokers", "hpa-to-zero",
+        "ca-twice", "cert-without-key"])
 def test_impossible_values_fail_rendering(args: list[str], message: str) -> None:
     assert message in render_fails("-f", str(CI_VALUES[0]), *args)
+
+
+def trigger_auth(docs: list[dict[str, Any]], scaled: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """parameter -> (Secret, key) of the TriggerAuthentication a ScaledObject's kafka trigger uses."""
+    (trigger,) = scaled["spec"]["triggers"]
+    auth = of_kind(docs, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
+    return {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+
+
+def test_keda_trusts_the_brokers_ca_the_services_trust() -> None:
+    """TLS to a private CA without SASL (keda-tls.yaml): the kafka trigger gets a TriggerAuthentication
+    with the CA from the Secret the pods mount for MAILPIPE_KAFKA__SSL_CA_FILE; with SASL_SSL and a
+    client certificate (keda-sasl-mtls.yaml) it gets the SASL credentials, the CA, cert and key."""
+    docs = render("-f", str(CHART / "ci" / "keda-tls.yaml"))
+    scaled = of_kind(docs, "ScaledObject")
+    assert sorted(scaled) == ["mp-mailpipe-parser", "mp-mailpipe-storage"]
+    for name, obj in scaled.items():
+        assert obj["spec"]["triggers"][0]["metadata"]["tls"] == "enable"
+        assert "sasl" not in obj["spec"]["triggers"][0]["metadata"]
+        assert trigger_auth(docs, obj) == {"ca": ("kafka-ca", "ca.crt")}, name
+    for name, d in of_kind(docs, "Deployment").items():
+        spec = d["spec"]["template"]["spec"]
+        mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "kafka-tls")
+        assert {"name": "kafka-tls", "secret": {"secretName": "kafka-ca"}} in spec["volumes"], name
+        config = of_kind(docs, "ConfigMap")[name]["data"]
+        assert config["MAILPIPE_KAFKA__SSL_CA_FILE"] == f"{mount['mountPath']}/ca.crt", name
+        assert "MAILPIPE_KAFKA__SSL_CERT_FILE" not in config
+    for name, job in of_kind(docs, "Job").items():  # the topic hook talks to the brokers too
+        env = {e["name"]: e.get("value") for e in containers_of(job)[0]["env"]}
+        assert env["MAILPIPE_KAFKA__SSL_CA_FILE"] == "/etc/mailpipe/kafka-tls/ca.crt", name
+        assert "kafka-tls" in {v["name"] for v in job["spec"]["template"]["spec"]["volumes"]}, name
+
+    docs = render("-f", str(CHART / "ci" / "keda-sasl-mtls.yaml"))
+    parser = of_kind(docs, "ScaledObject")["mp-mailpipe-parser"]
+    assert parser["spec"]["triggers"][0]["metadata"]["sasl"] == "scram_sha256"
+    assert trigger_auth(docs, parser) == {
+        "username": ("mp-mailpipe-secrets", "kafka-sasl-username"),
+        "password": ("mp-mailpipe-secrets", "kafka-sasl-password"),
+        "ca": ("kafka-tls", "ca.crt"), "cert": ("kafka-tls", "tls.crt"), "key": ("kafka-tls", "tls.key")}
+    config = of_kind(docs, "ConfigMap")["mp-mailpipe-parser"]["data"]
+    assert config["MAILPIPE_KAFKA__SSL_CERT_FILE"] == "/etc/mailpipe/kafka-tls/tls.crt"
+    assert config["MAILPIPE_KAFKA__SSL_KEY_FILE"] == "/etc/mailpipe/kafka-tls/tls.key"
+
+
+def test_the_fetchers_prometheus_query_sees_only_its_own_release() -> None:
+    """Two releases scraped by one Prometheus must not scale each other: the default query selects
+    this namespace and this release's fetcher pods, and a user's query is rendered with tpl too."""
+    keda = str(REPO / "deploy" / "helm" / "ci" / "keda.yaml")
+    queries = {}
+    for namespace, release in (("mail", "mp"), ("mail-eu", "other")):
+        done = helm("template", release, str(CHART), "--namespace", namespace, "-f", keda)
+        assert done.returncode == 0, done.stderr
+        scaled = of_kind([d for d in yaml.safe_load_all(done.stdout) if d], "ScaledObject")
+        queries[namespace] = scaled[f"{release}-mailpipe-fetcher"]["spec"]["triggers"][0]["metadata"]["query"]
+    assert queries["mail"] == \
+        'max(mailpipe_fetcher_unfetched_messages{namespace="mail", pod=~"mp-mailpipe-fetcher-.*"})'
+    assert 'namespace="mail-eu"' in queries["mail-eu"] and "other-mailpipe-fetcher-" in queries["mail-eu"]
+    custom = render("-f", keda, "--set-string",
+                    "services.fetcher.autoscaling.prometheus.query=sum(x{ns=\"{{ .Release.Namespace }}\"})")
+    query = of_kind(custom, "ScaledObject")["mp-mailpipe-fetcher"]["spec"]["triggers"][0]["metadata"]["query"]
+    assert query == 'sum(x{ns="mail"})'

@@ -69,6 +69,7 @@ overlaid by the service's. Returns YAML; use with fromYaml. (dict "root" $ "name
 {{- $config := deepCopy .root.Values.config -}}
 {{- include "mailpipe.merge" (dict "dst" $config "src" (deepCopy (.root.Values.serviceDefaults.config | default dict))) -}}
 {{- include "mailpipe.merge" (dict "dst" $config "src" (deepCopy ($svc.config | default dict))) -}}
+{{- include "mailpipe.merge" (dict "dst" $config "src" (include "mailpipe.kafkaTlsConfig" .root | fromYaml)) -}}
 {{- $_ := set $merged "config" $config -}}
 {{- toYaml $merged -}}
 {{- end -}}
@@ -179,5 +180,43 @@ existing: {{ .Values.secrets.existingSecret }}
 {{- range $key, $value := include "mailpipe.configData" . | fromYaml }}
 - name: {{ $key }}
   value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The kafka settings the chart fixes for kafkaTls's files (a config map: section -> field -> path);
+empty without kafkaTls.secretName. */}}
+{{- define "mailpipe.kafkaTlsConfig" -}}
+{{- $tls := .Values.kafkaTls -}}
+{{- if $tls.secretName }}
+kafka:
+{{- range $field, $key := dict "ssl_ca_file" $tls.keys.ca "ssl_cert_file" $tls.keys.cert "ssl_key_file" $tls.keys.key }}
+{{- if $key }}
+  {{ $field }}: {{ printf "%s/%s" (trimSuffix "/" $tls.mountPath) $key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* values.config with kafkaTls's files set (YAML; for hook Jobs, which take no per-service config). */}}
+{{- define "mailpipe.globalConfig" -}}
+{{- $config := deepCopy .Values.config -}}
+{{- include "mailpipe.merge" (dict "dst" $config "src" (include "mailpipe.kafkaTlsConfig" . | fromYaml)) -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{/* kafkaTls's Secret as a volumeMount / a volume (nothing without kafkaTls.secretName). */}}
+{{- define "mailpipe.kafkaTlsMount" -}}
+{{- with .Values.kafkaTls.secretName }}
+- name: kafka-tls
+  mountPath: {{ $.Values.kafkaTls.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "mailpipe.kafkaTlsVolume" -}}
+{{- with .Values.kafkaTls.secretName }}
+- name: kafka-tls
+  secret:
+    secretName: {{ . }}
 {{- end }}
 {{- end -}}

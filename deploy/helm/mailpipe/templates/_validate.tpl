@@ -11,6 +11,9 @@
 {{- if and (has $a.mode (list "hpa" "kafka-lag" "prometheus")) (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
 {{- fail (printf "services.%s.autoscaling: minReplicas %v is above maxReplicas %v" $name $a.minReplicas $a.maxReplicas) -}}
 {{- end -}}
+{{- if and (eq $a.mode "hpa") (lt (int $a.minReplicas) 1) -}}
+{{- fail (printf "services.%s.autoscaling.minReplicas: %v, but an HPA cannot scale to zero (use mode kafka-lag or prometheus: KEDA can)" $name $a.minReplicas) -}}
+{{- end -}}
 {{- if and (eq $a.mode "kafka-lag") (not $svc.consumer) -}}
 {{- fail (printf "services.%s.autoscaling.mode kafka-lag: the service consumes no topic (services.%s.consumer)" $name $name) -}}
 {{- end -}}
@@ -38,6 +41,17 @@
 {{- end -}}
 {{- if and (hasPrefix "SASL" (toString (.Values.config.kafka.security_protocol | default ""))) (not .Values.secrets.existingSecret) (or (not .Values.secrets.values.kafkaSaslUsername) (not .Values.secrets.values.kafkaSaslPassword)) -}}
 {{- fail "secrets.values.kafkaSaslUsername and kafkaSaslPassword: needed for config.kafka.security_protocol SASL_* (or set secrets.existingSecret)" -}}
+{{- end -}}
+{{- $tls := .Values.kafkaTls -}}
+{{- if $tls.secretName -}}
+{{- range $field := list "ssl_ca_file" "ssl_cert_file" "ssl_key_file" -}}
+{{- if index $.Values.config.kafka $field -}}
+{{- fail (printf "config.kafka.%s: set by the chart from kafkaTls (leave it out; kafkaTls.keys names the file)" $field) -}}
+{{- end -}}
+{{- end -}}
+{{- if ne (empty $tls.keys.cert) (empty $tls.keys.key) -}}
+{{- fail "kafkaTls.keys.cert and kafkaTls.keys.key: mutual TLS needs both (or neither)" -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq .Values.topics.mode "strimzi") (not .Values.topics.strimzi.cluster) -}}
 {{- fail "topics.strimzi.cluster: the Strimzi Kafka cluster's name is required for topics.mode strimzi" -}}
