@@ -85,13 +85,37 @@ def wait_ready(procs: list[ServiceProcess], timeout: float = 180) -> None:
         time.sleep(0.3)
 
 
+def wait_groups_stable(groups: dict[str, int], timeout: float = 120) -> None:
+    """Until each consumer group has its expected number of members and is Stable: /readyz turns
+    ready before a consumer joins, and a rebalance inside the timed run would be measured too."""
+    from mailpipe.common import clients
+    from mailpipe.common.settings import KafkaSettings
+
+    admin = clients.make_admin(KafkaSettings(bootstrap_servers=os.environ["MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"]))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = admin.describe_groups(list(groups))
+            waiting = {g: (d["group_state"], len(d["members"])) for g, d in found.items()
+                       if d["group_state"] != "Stable" or len(d["members"]) != groups[g]}
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"consumer groups not stable after {timeout:.0f} s: {waiting}")
+            time.sleep(0.3)
+    finally:
+        admin.close()
+
+
 @contextmanager
 def pipeline(env: dict[str, str], run_id: str, replicas: int, log_dir: Path,
              profile: str | None = None, profile_dir: Path | None = None) -> Iterator[list[ServiceProcess]]:
     """Start one fetcher and ``replicas`` of each consumer service (groups ``bench-e2e-<run_id>-*``
-    committed at the topics' ends), wait until all are ready, yield them; on exit (Ctrl-C and
+    committed at the topics' ends), wait until all are ready and every group is stable with all its
+    members, yield them; on exit (Ctrl-C and
     errors too) SIGTERM them all, SIGKILL what is left after 30 s, and stop the profiler."""
     procs: list[ServiceProcess] = []
+    groups: dict[str, int] = {}
     profiler: subprocess.Popen[bytes] | None = None
     try:
         for service in ("fetcher", "parser", "matcher", "storage"):
@@ -100,6 +124,7 @@ def pipeline(env: dict[str, str], run_id: str, replicas: int, log_dir: Path,
                 group = f"bench-e2e-{run_id}-{service}"
                 commit_at_end(group, CONSUMES[service])
                 extra["MAILPIPE_RUNTIME__GROUP_ID"] = group
+                groups[group] = replicas
             for i in range(1 if service == "fetcher" else replicas):
                 log = log_dir / f"{service}-{i}.log"
                 p = ServiceProcess(service, {**env, **extra}, log, free_port())
@@ -109,6 +134,7 @@ def pipeline(env: dict[str, str], run_id: str, replicas: int, log_dir: Path,
                 p.start()
                 procs.append(p)
         wait_ready(procs)
+        wait_groups_stable(groups)
         target = next((p for p in procs if p.service == profile), None)
         if target is not None and profile_dir is not None and not isinstance(target, CProfiledProcess):
             assert target.proc is not None
