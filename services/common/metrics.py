@@ -52,6 +52,14 @@ IDLE_CONNECTIONS = Gauge("mailpipe_fetcher_idle_connections", "IMAP IDLE connect
 MAILBOXES_FAILING = Gauge("mailpipe_fetcher_mailboxes_failing",
                           "Enabled mailboxes whose last run failed and that are backing off (fleet-wide figure "
                           "from PostgreSQL, as unfetched messages: aggregate with max)")
+PUSH_MAILBOXES = Gauge("mailpipe_fetcher_push_mailboxes",
+                       "Enabled push mailboxes, each of which should hold one IMAP IDLE connection (fleet-wide "
+                       "figure from PostgreSQL: aggregate with max, compare with the sum of idle connections)")
+MAILBOXES_OVERDUE = Gauge("mailpipe_fetcher_mailboxes_overdue",
+                          "Enabled polling (not push) mailboxes whose last successful run is older than "
+                          "OVERDUE_POLL_INTERVALS of their own poll interval (fleet-wide figure from "
+                          "PostgreSQL: aggregate with max)")
+OVERDUE_POLL_INTERVALS = 3  # missed polls before a mailbox counts as overdue: one slow run or restart is not
 IDLE_WAKEUPS = Counter("mailpipe_fetcher_idle_wakeups", "IDLE notifications that started a fetch")
 
 # parser (label values: defect from the stdlib email.errors class names; warning and outcome from the

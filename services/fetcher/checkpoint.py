@@ -107,6 +107,26 @@ def failing_total(conn: Any) -> int:
     return int(row[0])
 
 
+def push_total(conn: Any) -> int:
+    """Enabled push mailboxes: the IDLE connections the fleet should hold."""
+    row = conn.execute("SELECT count(*) FROM mailbox_accounts WHERE (config ->> 'enabled')::boolean "
+                       "AND coalesce((config ->> 'push')::boolean, false)").fetchone()
+    return int(row[0])
+
+
+def overdue_total(conn: Any, intervals: int) -> int:
+    """Enabled polling mailboxes with no successful run for ``intervals`` of their own poll interval
+    (counted from the account's creation when it never succeeded). Push mailboxes are left out:
+    their run lasts as long as the lease, so they have no last success to compare."""
+    row = conn.execute(
+        "SELECT count(*) FROM mailbox_accounts a LEFT JOIN mailbox_schedule s USING (mailbox_id) "
+        "WHERE (a.config ->> 'enabled')::boolean AND NOT coalesce((a.config ->> 'push')::boolean, false) "
+        "AND coalesce(s.last_success_at, a.created_at) "
+        "< now() - make_interval(secs => %s * (a.config ->> 'poll_interval_seconds')::float8)",
+        (intervals,)).fetchone()
+    return int(row[0])
+
+
 def forget(conn: Any, mailbox_id: str) -> None:
     """Forget what was read (cursors and UIDL set), fencing any run in progress, so the next run
     reads everything again. The ledger stays: it is the history of what was published."""

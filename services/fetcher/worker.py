@@ -81,6 +81,8 @@ class Replica:
             if now >= next_gauges:
                 metrics.UNFETCHED.set(checkpoint.unfetched_total(conn))
                 metrics.MAILBOXES_FAILING.set(checkpoint.failing_total(conn))
+                metrics.PUSH_MAILBOXES.set(checkpoint.push_total(conn))
+                metrics.MAILBOXES_OVERDUE.set(checkpoint.overdue_total(conn, metrics.OVERDUE_POLL_INTERVALS))
                 next_gauges = now + GAUGE_INTERVAL_SECONDS
             with self._lock:
                 free = self.s.concurrency - len(self.held)

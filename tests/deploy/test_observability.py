@@ -100,13 +100,59 @@ def test_promtool_unit_tests_fire_and_stay_silent_for_every_alert() -> None:
     print(f"\n{len(alerts)} alerts, {sum(firing.values())} firing and {sum(silent.values())} silent cases")
 
 
-def test_every_alert_has_a_runbook_entry() -> None:
-    headings = set(re.findall(r"^## (\w+)$", (REPO / "docs" / "runbooks.md").read_text(), re.MULTILINE))
+RUNBOOK_BASE = "https://github.com/mailpipe/mailpipe/blob/main/docs/runbooks.md"
+
+
+def heading_slugs(markdown: str) -> set[str]:
+    """The anchors GitHub gives a file's headings: lower case, punctuation dropped, spaces to dashes."""
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#{1,6} (.+)$", markdown, re.MULTILINE)}
+
+
+def test_every_alert_has_a_runbook_entry_at_an_absolute_url() -> None:
+    """Alertmanager, Grafana and PagerDuty show runbook_url as a link: a relative path leads nowhere."""
+    runbooks = (REPO / "docs" / "runbooks.md").read_text()
+    headings = set(re.findall(r"^## (\w+)$", runbooks, re.MULTILINE))
+    slugs = heading_slugs(runbooks)
     for rule in rules():
         if "alert" in rule:
             assert rule["alert"] in headings, f"docs/runbooks.md has no '## {rule['alert']}'"
-            assert rule["annotations"]["runbook_url"] == f"docs/runbooks.md#{rule['alert'].lower()}"
+            url = urllib.parse.urlsplit(rule["annotations"]["runbook_url"])
+            assert url.scheme == "https" and url.netloc, f"{rule['alert']}: runbook_url {url.geturl()} is not absolute"
+            assert url._replace(fragment="").geturl() == RUNBOOK_BASE, rule["annotations"]["runbook_url"]
+            assert url.fragment in slugs, f"{rule['alert']}: no heading of docs/runbooks.md has anchor #{url.fragment}"
+            assert url.fragment == rule["alert"].lower()
             assert rule["labels"]["severity"] in {"warning", "critical"}
+
+
+AGGREGATION = re.compile(r"\b(sum|max|min|avg|count|group|topk|bottomk|quantile|stddev|stdvar|count_values)"
+                         r"\s*(?:(by|without)\s*\(([^)]*)\))?\s*\(")
+
+
+def aggregations_dropping_namespace(expr: str) -> list[str]:
+    """Aggregations of ``expr`` whose result has no namespace label (``by`` without it, or no ``by``)."""
+    bad = []
+    for m in AGGREGATION.finditer(expr):
+        mode, labels = m.group(2), m.group(3) or ""
+        keys = {k.strip() for k in labels.split(",")}
+        if mode == "without" and "namespace" not in keys:
+            continue
+        if mode != "by" or "namespace" not in keys:
+            bad.append(m.group(0))
+    return bad
+
+
+def test_alert_aggregations_keep_the_namespace() -> None:
+    """Several releases may share one Prometheus: no alert may add up or compare two namespaces' series.
+    absent() has no labels to keep; it appears only for 'nothing of mailpipe is scraped at all'."""
+    assert aggregations_dropping_namespace("sum(rate(x[5m])) / max by (stage) (y)") == ["sum(", "max by (stage) ("]
+    assert aggregations_dropping_namespace("sum by (namespace, stage) (x)") == []
+    for rule in rules():
+        expr = rule["expr"]
+        assert not aggregations_dropping_namespace(expr), (rule.get("alert"), aggregations_dropping_namespace(expr))
+        assert re.findall(r"absent\(([^)]*)\)", expr) in ([], ['up{job="mailpipe"}']), (rule.get("alert"), expr)
+        for op in re.findall(r"\b(?:and|or|unless)\s+on\s*\(([^)]*)\)", expr):
+            assert "namespace" in op, (rule.get("alert"), expr)
 
 
 def test_every_metric_used_exists_in_the_catalogue() -> None:
