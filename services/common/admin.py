@@ -21,24 +21,24 @@ class _PostgresOnly(ServiceSettings):
     postgres: PostgresSettings
 
 
-def create_topics() -> dict[str, list[str]]:
-    """Create every topic of ``schemas/topics`` that is missing, each with
-    MAILPIPE_KAFKA__TOPIC_REPLICATION_FACTOR replicas; returns created and existing."""
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+def create_topics(add_partitions: bool = False) -> dict[str, Any]:
+    """``mailpipe topics create``: every topic of ``schemas/topics`` that is missing, with
+    MAILPIPE_KAFKA__TOPIC_REPLICATION_FACTOR replicas, and the existing ones compared with their
+    contract (``topicsync.sync_topics``: blocks on the broker, raises PartitionsBelowSchemaError
+    for too few partitions unless ``add_partitions``, Kafka errors classified)."""
+    from kafka.errors import KafkaError
+
+    from .adapters.kafka_errors import translate
+    from .topicsync import sync_topics
 
     settings = load(ServiceSettings)
-    admin = clients.make_admin(settings.kafka)
     try:
-        existing = set(admin.list_topics())
-        wanted = [s for s in load_specs() if s.name not in existing]
-        for spec in wanted:
-            try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, settings.kafka.topic_replication_factor,
-                                              topic_configs=spec.config)])
-            except TopicAlreadyExistsError:
-                pass  # a concurrent creator won; the topic is there, which is all we need
-        return {"created": [s.name for s in wanted], "existing": sorted(existing)}
+        admin = clients.make_admin(settings.kafka)
+    except KafkaError as exc:  # no broker answered, SASL refused: classified like every Kafka error
+        raise (translate(exc) or exc) from exc
+    try:
+        return sync_topics(admin, load_specs(), settings.kafka.topic_replication_factor,
+                           add_partitions=add_partitions)
     finally:
         admin.close()
 
