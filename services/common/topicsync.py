@@ -33,12 +33,6 @@ ADMIN_REFUSALS: dict[type[BaseException], tuple[str, ...]] = {
 }
 _MISSING = kafka_errors.UnknownTopicOrPartitionError.errno
 
-ADD_PARTITIONS_HELP = (
-    "add partitions to existing topics that have fewer than schemas/topics declares. Not automatic: "
-    "adding partitions remaps keys to partitions, so per-key order across the change is lost for mail "
-    "in flight (drain the pipeline first). Partitions are never removed.")
-
-
 class PartitionsBelowSchemaError(ConfigError):
     """Existing topics have fewer partitions than their contract and adding them was not asked for."""
 
