@@ -95,6 +95,10 @@ def print_table(rows: list[dict[str, object]]) -> None:
               f"of which not accounted {max(0.0, run.machine_busy - accounted):.1f}):\n  {groups}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=("mixed", "small", "both"), default="both")
@@ -104,7 +108,7 @@ def main() -> int:
     parser.add_argument("--profile", choices=SERVICES, default=None, help="record this service with a profiler")
     args = parser.parse_args()
     # SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so every service is stopped
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     begun = time.perf_counter()
     if shutil.which("mbsync") is None:
         print("installing isync (mbsync) ...", flush=True)
@@ -126,4 +130,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: the services it started are stopped, its database dropped", file=sys.stderr)
+        sys.exit(130)
