@@ -7,7 +7,7 @@ validator stops at the first per object):
 - ``<out>/crds/<group>/<kind>_<version>.json``: the CRDs' schemas, closed as in
   ``validate_manifests.closed``.
 
-    kubeconform_schemas.py --kube-version 1.33 --crds DIR [--crds DIR...] OUT
+    kubeconform_schemas.py --kube-version 1.37 --crds DIR [--crds DIR...] OUT
 
 Use with ``kubeconform -strict -schema-location 'OUT/k8s/{{.ResourceKind}}{{.KindSuffix}}.json'
 -schema-location 'OUT/crds/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'``. Runs in
@@ -28,7 +28,7 @@ import kubernetes_validate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from validate_manifests import load_crds  # noqa: E402
+from validate_manifests import KUBE_VERSION, load_crds  # noqa: E402
 
 REF = re.compile(r"^/api/_definitions\.json")
 
@@ -44,7 +44,7 @@ def localized(schema: Any) -> Any:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kube-version", default="1.33")
+    parser.add_argument("--kube-version", default=KUBE_VERSION)
     parser.add_argument("--crds", type=Path, action="append", default=[])
     parser.add_argument("out", type=Path)
     args = parser.parse_args(argv)

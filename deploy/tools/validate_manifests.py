@@ -4,9 +4,10 @@ against the ``openAPIV3Schema`` of their CRD files, closed wherever the CRD does
 unknown fields (as the API server's strict field validation does). An object of a kind with no
 schema is an error too: nothing rendered goes unchecked.
 
-    validate_manifests.py --kube-version 1.33 --crds DIR [--crds DIR...] FILE...
+    validate_manifests.py --kube-version 1.37 --crds DIR [--crds DIR...] FILE...
 
-Prints one JSON object: ``{"objects": {kind: count}, "errors": [{"file", "kind", "name", "error"}]}``;
+Prints one JSON object: ``{"kubeVersion", "objects": {kind: count}, "errors": [{"file", "kind", "name",
+"error"}]}``;
 exits 1 when there is any error. Needs ``kubernetes-validate`` (and its ``jsonschema``), which
 ``deploy/tools/build-tools.sh venv`` installs into ~/.cache/mailpipe/venv-deploy.
 """
@@ -23,6 +24,10 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import yaml
+
+# The newest Kubernetes whose schemas the pinned kubernetes-validate ships (1.37 for 1.37.0): the
+# minor the tier-2 API server runs (deploy/k8s/go.mod), so both tiers judge by the same release.
+KUBE_VERSION = ".".join(kubernetes_validate.utils.latest_version().split(".")[:2])
 
 
 def closed(schema: Any) -> Any:
@@ -79,7 +84,7 @@ def validate(doc: dict[str, Any], kube_version: str, crds: dict[tuple[str, str],
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kube-version", default="1.33")
+    parser.add_argument("--kube-version", default=KUBE_VERSION)
     parser.add_argument("--crds", type=Path, action="append", default=[])
     parser.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args(argv)
@@ -95,7 +100,8 @@ def main(argv: list[str]) -> int:
             if error:
                 errors.append({"file": path.name, "kind": doc.get("kind"),
                                "name": (doc.get("metadata") or {}).get("name"), "error": error})
-    print(json.dumps({"objects": dict(sorted(counts.items())), "errors": errors}, indent=2))
+    print(json.dumps({"kubeVersion": args.kube_version, "objects": dict(sorted(counts.items())),
+                      "errors": errors}, indent=2))
     return 1 if errors else 0
 
 

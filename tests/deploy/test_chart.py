@@ -1,6 +1,7 @@
 """Tier 1 of the chart's tests: the real Helm (``helm lint``, ``helm template`` over the values matrix
-in deploy/helm/ci/) and every rendered object validated strictly, offline, against the Kubernetes
-1.33 schemas (kubernetes-validate) and the CRDs generated from the operators' Go API modules
+in deploy/helm/ci/ and the chart's ci/) and every rendered object validated strictly, offline, against
+the Kubernetes schemas of the tier-2 server's minor, 1.37, the newest kubernetes-validate ships, and the
+CRDs generated from the operators' Go API modules
 (ServiceMonitor, PrometheusRule, ScaledObject, TriggerAuthentication) plus the hand-written
 Strimzi KafkaTopic. The tools come from deploy/tools/build-tools.sh (cached; cold: minutes)."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -70,8 +72,8 @@ def run_validator(docs: list[dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "rendered.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     crd_args = [a for d in CRDS for a in ("--crds", str(d))]
-    done = subprocess.run([str(VENV_PYTHON), str(TOOLS / "validate_manifests.py"), "--kube-version", "1.33",
-                           *crd_args, str(path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([str(VENV_PYTHON), str(TOOLS / "validate_manifests.py"), *crd_args, str(path)],
+                          capture_output=True, text=True, timeout=120)
     assert done.stdout, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -139,6 +141,17 @@ def test_render_is_valid_kubernetes(values: Path, tmp_path: Path) -> None:
                 assert meta["consumerGroup"] == of_kind(docs, "ConfigMap")[name]["data"]["MAILPIPE_RUNTIME__GROUP_ID"]
                 assert obj["spec"]["maxReplicaCount"] <= PARTITIONS[meta["topic"]]
         assert "replicas" not in deployments[name]["spec"], "a scaled Deployment must leave replicas to the scaler"
+
+
+def test_schemas_are_those_of_the_tier2_api_server(tmp_path: Path) -> None:
+    """Tier 1 judges by the Kubernetes minor tier 2 runs (deploy/k8s/go.mod pins k8s.io/kubernetes),
+    which is also the newest the pinned kubernetes-validate has: bumping one shows up here."""
+    pinned = re.search(r"k8s\.io/kubernetes v1\.(\d+)\.", (REPO / "deploy" / "k8s" / "go.mod").read_text())
+    assert pinned
+    ask = "import kubernetes_validate.utils as u; print(u.latest_version())"
+    newest = subprocess.run([str(VENV_PYTHON), "-c", ask], capture_output=True, text=True, timeout=60).stdout.strip()
+    used = validate(render("-f", str(CI_VALUES[0])), tmp_path)["kubeVersion"]
+    assert used == f"1.{pinned.group(1)}" == ".".join(newest.split(".")[:2])
 
 
 def test_the_validator_refuses_unknown_fields_and_kinds(tmp_path: Path) -> None:
