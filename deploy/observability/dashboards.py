@@ -11,19 +11,39 @@ check of every query against a real Prometheus are in tests/deploy/test_observab
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh, VariableSort
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 RI = "$__rate_interval"
 STAGES = ("parser", "matcher", "storage")  # the consuming stages (the fetcher reads mailboxes)
 Query = tuple[str, str]  # (PromQL, legend)
+# Several releases may share one Prometheus: every series selector is filtered by the namespace
+# variable. Its All is the regex .*, which also matches a series with no namespace label (the local
+# stack's scrape adds none): an empty label value matches .* but not .+
+NAMESPACE = 'namespace=~"$namespace"'
+SERIES = re.compile(r"\b(?:mailpipe_[a-z0-9_]+|process_[a-z0-9_]+|up)\b(?!\s*\()(\{[^}]*\})?")
+
+
+def scoped(expr: str) -> str:
+    """``expr`` with the namespace filter added to every series selector."""
+    def add(m: re.Match[str]) -> str:
+        name = m.group(0)[: len(m.group(0)) - len(m.group(1) or "")]
+        inner = (m.group(1) or "{}")[1:-1].strip()
+        return f"{name}{{{NAMESPACE}{', ' + inner if inner else ''}}}"
+    return SERIES.sub(add, expr)
+
+
+def fleet(gauge: str) -> str:
+    """A fleet-wide figure every fetcher replica reports alike: one per namespace, then summed (All)."""
+    return f"sum(max by (namespace) ({gauge}))"
 
 
 def rate(metric: str, by: str = "", selector: str = "") -> str:
@@ -44,19 +64,25 @@ def graph(title: str, description: str, unit: str, *queries: Query, width: int =
     panel = (timeseries.Panel().title(title).description(description).unit(unit).datasource(DS)
              .span(width).height(8).fill_opacity(10).min(0))
     for ref, (expr, legend) in zip("ABCDEFGH", queries, strict=False):
-        panel.with_target(prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DS))
+        panel.with_target(prometheus.Dataquery().expr(scoped(expr)).legend_format(legend).ref_id(ref).datasource(DS))
     return panel
 
 
 def single(title: str, description: str, unit: str, expr: str, width: int = 4) -> stat.Panel:
     return (stat.Panel().title(title).description(description).unit(unit).datasource(DS).span(width).height(4)
-            .with_target(prometheus.Dataquery().expr(expr).instant().ref_id("A").datasource(DS)))
+            .with_target(prometheus.Dataquery().expr(scoped(expr)).instant().ref_id("A").datasource(DS)))
 
 
 def base(uid: str, title: str, description: str) -> db.Dashboard:
     return (db.Dashboard(title).uid(uid).description(description).tags(["mailpipe"]).refresh("30s")
             .time("now-3h", "now").timezone("utc").editable()
-            .with_variable(db.DatasourceVariable("datasource").label("Prometheus").type("prometheus")))
+            .with_variable(db.DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
+            .with_variable(db.QueryVariable("namespace").label("Namespace").datasource(DS)
+                           .description("The releases shown (several may share one Prometheus)")
+                           .query('label_values(up{job="mailpipe"}, namespace)')
+                           .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC)
+                           .multi(True).include_all(True).all_value(".*")
+                           .current(VariableOption(selected=True, text="All", value="$__all"))))
 
 
 def runtime_panels(stage: str) -> list[timeseries.Panel]:
@@ -113,15 +139,16 @@ def overview() -> db.Dashboard:
               (quantile(0.5, "mailpipe_fetcher_poll_duration_seconds"), "p50"),
               (quantile(0.95, "mailpipe_fetcher_poll_duration_seconds"), "p95")),
         graph("Unfetched mail", "Messages on the servers not fetched yet (fleet-wide)", "short",
-              ("max(mailpipe_fetcher_unfetched_messages)", "unfetched")),
+              (fleet("mailpipe_fetcher_unfetched_messages"), "unfetched")),
     ]:
         d.with_panel(panel)
     d.with_row(db.Row("Mailboxes and dependencies"))
     for panel in [
-        graph("IDLE connections", "IMAP IDLE connections open (push mailboxes)", "short",
-              ("sum(mailpipe_fetcher_idle_connections)", "open")),
+        graph("IDLE connections", "IMAP IDLE connections open, and the enabled push mailboxes that should "
+              "each hold one", "short", ("sum(mailpipe_fetcher_idle_connections)", "open"),
+              (fleet("mailpipe_fetcher_push_mailboxes"), "push mailboxes")),
         graph("Failing mailboxes", "Enabled mailboxes backing off after a failure", "short",
-              ("max(mailpipe_fetcher_mailboxes_failing)", "failing")),
+              (fleet("mailpipe_fetcher_mailboxes_failing"), "failing")),
         graph("Batch duration (p95)", "95th percentile time to handle, flush and commit a batch, per stage", "s",
               (quantile(0.95, "mailpipe_runtime_batch_duration_seconds", "stage"), "{{stage}}")),
         graph("PostgreSQL and S3 retries", "Retries of transient failures per second, by dependency", "ops",
@@ -160,8 +187,9 @@ SERVICE_PANELS: dict[str, list[timeseries.Panel]] = {
               ("sum(mailpipe_fetcher_idle_connections)", "connections"),
               (f"sum(increase(mailpipe_fetcher_idle_wakeups_total[{RI}]))", "wake-ups")),
         graph("Backlog and failures", "Unfetched messages and failing mailboxes (fleet-wide)", "short",
-              ("max(mailpipe_fetcher_unfetched_messages)", "unfetched"),
-              ("max(mailpipe_fetcher_mailboxes_failing)", "failing mailboxes")),
+              (fleet("mailpipe_fetcher_unfetched_messages"), "unfetched"),
+              (fleet("mailpipe_fetcher_mailboxes_failing"), "failing mailboxes"),
+              (fleet("mailpipe_fetcher_mailboxes_overdue"), "overdue mailboxes")),
         graph("Since last success", "Seconds since each replica last finished a mailbox run without error", "s",
               ("mailpipe_fetcher_seconds_since_last_success", "{{instance}}")),
     ],

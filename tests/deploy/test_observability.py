@@ -234,6 +234,31 @@ def test_dashboards_lint() -> None:
                 assert not overlap, f"{a} overlaps {b}"
 
 
+SELECTOR = re.compile(r"\b(?:mailpipe_[a-z0-9_]+|process_[a-z0-9_]+|up)\b(?!\s*\()(\{[^}]*\})?")
+NS_FILTER = 'namespace=~"$namespace"'
+
+
+def test_dashboards_filter_every_query_by_namespace() -> None:
+    """A namespace variable (All by default, All = the regex .*, which also matches series with no
+    namespace label: the local stack's) and every series selector of every query filtered by it."""
+    assert [m.group(0) for m in SELECTOR.finditer('sum by (stage) (rate(mailpipe_x_total{a="b"}[1m])) / up')] == [
+        'mailpipe_x_total{a="b"}', "up"]
+    for f in DASHBOARDS:
+        board = json.loads(f.read_text())
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        ns = variables.get("namespace")
+        assert ns, f"{f.name}: no namespace variable"
+        assert ns["type"] == "query" and ns["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert re.fullmatch(r"label_values\(\w+(\{[^}]*\})?, *namespace\)", ns["query"]), ns["query"]
+        assert ns["includeAll"] is True and ns["allValue"] == ".*", f.name
+        assert ns["current"]["value"] == "$__all", f"{f.name}: the namespace variable does not default to All"
+        for board_name, title, expr in dashboard_queries():
+            if board_name != f.name:
+                continue
+            for m in SELECTOR.finditer(expr):
+                assert NS_FILTER in (m.group(1) or ""), f"{f.name}: {title!r}: {m.group(0)} is not filtered by namespace"
+
+
 # --- against a real Prometheus scraping the real services ---------------------------------------
 
 def grafana_to_promql(expr: str) -> str:
