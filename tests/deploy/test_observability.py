@@ -256,14 +256,28 @@ def test_dashboards_filter_every_query_by_namespace() -> None:
             if board_name != f.name:
                 continue
             for m in SELECTOR.finditer(expr):
-                assert NS_FILTER in (m.group(1) or ""), f"{f.name}: {title!r}: {m.group(0)} is not filtered by namespace"
+                assert NS_FILTER in (m.group(1) or ""), f"{f.name}: {title!r}: {m.group(0)} lacks the namespace"
 
 
 # --- against a real Prometheus scraping the real services ---------------------------------------
 
 def grafana_to_promql(expr: str) -> str:
-    """What Grafana sends: its interval variables replaced (1m covers 4 scrapes of the local stack)."""
-    return expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
+    """What Grafana sends with the namespace variable at All (its allValue .*): its interval
+    variables replaced (1m covers 4 scrapes of the local stack)."""
+    return expr.replace("$__rate_interval", "1m").replace("$__interval", "1m").replace("$namespace", ".*")
+
+
+def results(base: str, expr: str) -> list[dict[str, Any]]:
+    status, body = query(base, expr)
+    assert status == 200 and body.get("status") == "success", (expr, status, body.get("error"))
+    return list(body["data"]["result"])
+
+
+def board_query(board: str, title: str, legend_hint: str = "") -> str:
+    """The PromQL Grafana sends for a panel of a committed dashboard (namespace at All)."""
+    found = [e for b, t, e in dashboard_queries() if b == board and t == title and legend_hint in e]
+    assert found, (board, title)
+    return grafana_to_promql(found[0])
 
 
 def query(base: str, expr: str) -> tuple[int, dict[str, Any]]:
@@ -308,16 +322,24 @@ def prometheus(tmp_path: Path) -> Iterator[Any]:
 @pytest.mark.kafka
 @pytest.mark.postgres
 @pytest.mark.s3
-@pytest.mark.timeout(240)
+@pytest.mark.imap
+@pytest.mark.timeout(300)
 def test_every_query_runs_on_a_real_prometheus_scraping_the_services(prometheus: Any, pg_dsn: str, unique: str,
                                                                      tmp_path: Path) -> None:
     from mailpipe.common import admin
+    from mailpipe.devtools import mailboxes
     from mailpipe.devtools.processes import free_port, pipeline, stop_all, write_scrape_targets
 
-    from tests.e2e.test_pipeline import CONSUMES, commit_at_end
+    from tests.e2e.test_pipeline import CONSUMES, commit_at_end, stored
 
     stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS")
     admin.create_topics()
+    # a few messages through all four stages, so the core series carry data, not only zeros
+    user, box, sent = f"obs-{unique}@mailpipe.test", f"obs-{unique}", 3
+    mailboxes.append(user, [(f"Message-ID: <obs-{n}-{unique}@mailpipe.test>\r\nFrom: Alice <alice@acme.example>\r\n"
+                             f"To: {user}\r\nSubject: observed {n}\r\nDate: Mon, 5 Oct 2026 10:00:00 +0000\r\n"
+                             f"\r\nhello\r\n").encode() for n in range(sent)])
+    mailboxes.save_account(pg_dsn, mailboxes.local_account(user, box, poll_interval_seconds=5))
     procs = pipeline({"MAILPIPE_POSTGRES__DSN": pg_dsn}, tmp_path / "logs",
                      {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
     try:
@@ -336,6 +358,20 @@ def test_every_query_runs_on_a_real_prometheus_scraping_the_services(prometheus:
                     and {r["metric"]["stage"] for r in lag["data"]["result"]} == set(CONSUMES))
 
         wait_for(scraped, "Prometheus to scrape the four services and the three stages' lag", 120)
+        wait_for(lambda: stored(pg_dsn, box) == sent, "the messages to be stored", 120)
+
+        # the core series are there and carry the traffic, as the dashboards (namespace All) ask
+        # for them: the local stack's series have no namespace label, which =~".*" must match
+        for stage in ("fetcher", *CONSUMES):
+            assert results(prometheus.url, f'up{{job="mailpipe",service="{stage}"}} == 1'), f"{stage} not up"
+        assert {r["metric"]["stage"] for r in results(prometheus.url, board_query(
+            "mailpipe-overview.json", "Lag per stage"))} == set(CONSUMES)
+        flowing = board_query("mailpipe-overview.json", "Messages per stage", "records_consumed")
+        wait_for(lambda: {r["metric"]["stage"] for r in results(prometheus.url, flowing)
+                          if float(r["value"][1]) > 0} == set(CONSUMES),
+                 "a consumed-records rate above zero for every stage", 90)
+        fetched = board_query("mailpipe-overview.json", "Messages per stage", "messages_fetched")
+        assert results(prometheus.url, fetched), fetched
 
         exprs = [(f"rules: {r.get('alert')}", r["expr"]) for r in rules()]
         exprs += [(f"{board}: {title}", grafana_to_promql(e)) for board, title, e in dashboard_queries()]
