@@ -19,14 +19,19 @@ with attachments; small: 10,000 of ~3 KB; ``--messages`` takes the first N of ei
 - the time from ``mailpipe accounts apply`` (plain IMAP, like mbsync; run in this process, so the
   interpreter's start-up is not counted) until ``email_sightings`` holds every message of the
   mailbox, i.e. fetched, parsed, matched and stored;
-- CPU seconds per process group during that time, from /proc: each mailpipe service (all replicas
-  together), Kafka, PostgreSQL, the S3 server, Dovecot and this process; plus how busy the whole
-  machine was (the difference is other people's work: on a shared machine figures are noisy).
+- CPU seconds per process group during that time, from /proc (bench/fetch_support/cpu.py): each
+  mailpipe service of this run (all its replicas together), Kafka, PostgreSQL, the S3 server,
+  Dovecot and this process (the in-process ``accounts apply`` and the polling); ``mailpipe, not
+  this run`` is anyone else's ``mailpipe run`` process (left out of the stack's total); and how
+  busy the whole machine was. The servers are the stack's shared ones: on a busy machine they also
+  serve other people's work, so only a quiet machine gives clean figures.
 
 How to read it: ``ratio`` is mailpipe's msg/s over mbsync's; the targets are >= 0.25x (moonshot
-0.5x). ``CPU ms/msg`` is the accounted CPU seconds of the whole stack per message; the targets are
+0.5x). ``CPU ms/msg`` is the CPU seconds of the whole stack (all groups above) per message; the targets are
 <= 5 ms (mixed) and <= 1 ms (small). Every server shares the two cores, so a group's CPU seconds
 show where the time went: the run cannot be faster than the sum of all groups over the cores.
+Small ``--messages`` runs mostly measure fixed latencies (the apply's connection check, the
+fetcher's claim interval, each consumer's poll): use them to try the script, not for figures.
 ``--profile SERVICE`` records that service (its first replica) with py-spy (installed into
 ~/.cache/mailpipe/tools; cProfile when it cannot be) into .state/bench/e2e-*/. The exit code is
 non-zero only when something broke; targets are reported as PASS/MISS.
@@ -46,6 +51,7 @@ from pathlib import Path
 from e2e_support.mailbox import CORPORA, ensure_mailbox, run_mbsync
 from e2e_support.run import PipelineRun, prepare_stack, run_pipeline
 from fetch_support.stack import Result, Server, env
+from mailpipe.common.topics import load_specs
 
 RATIO_TARGET, RATIO_MOONSHOT = 0.25, 0.5
 CPU_MS_TARGET = {"mixed": 5.0, "small": 1.0}
@@ -87,12 +93,12 @@ def print_table(rows: list[dict[str, object]]) -> None:
     for row in rows:
         run = row["run"]
         assert isinstance(run, PipelineRun)
-        accounted = sum(run.cpu.values())
+        accounted = run.stack_cpu
         groups = ", ".join(f"{g} {s:.1f}" for g, s in sorted(run.cpu.items(), key=lambda kv: -kv[1]) if s >= 0.05)
         cores = os.cpu_count() or 1
         print(f"\nCPU seconds during the {row['corpus']} run ({run.seconds:.1f} s wall x {cores} cores = "
-              f"{run.seconds * cores:.1f} CPU-s; accounted {accounted:.1f}, machine busy {run.machine_busy:.1f}, "
-              f"of which not accounted {max(0.0, run.machine_busy - accounted):.1f}):\n  {groups}")
+              f"{run.seconds * cores:.1f} CPU-s; the stack {accounted:.1f}, machine busy {run.machine_busy:.1f}, "
+              f"of which not the stack {max(0.0, run.machine_busy - accounted):.1f}):\n  {groups}")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -118,6 +124,10 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     prepare_stack(work)
     print(f"mailpipe end-to-end benchmark: logs{' and profiles' if args.profile else ''} in {work}", flush=True)
+    partitions = min(s.partitions for s in load_specs() if s.name in ("mail.raw", "mail.parsed", "mail.matched"))
+    if args.replicas > partitions:
+        print(f"note: {args.replicas} replicas for {partitions} partitions: {args.replicas - partitions} of each "
+              "consumer service get no partition and idle", flush=True)
     rows = []
     for corpus in (("mixed", "small") if args.corpus == "both" else (args.corpus,)):
         rows.append(measure(corpus, args.messages or CORPORA[corpus][0], args, server, work))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fetch_support.cpu import cpu_seconds, machine_busy_seconds
+from fetch_support.cpu import OTHER_SERVICES, cpu_seconds, machine_busy_seconds
 from fetch_support.stack import Server, Stack, bench_stack
 from mailpipe import cli
 from mailpipe.common import admin
@@ -42,8 +42,13 @@ class PipelineRun:
         return self.messages / self.seconds if self.seconds else 0.0
 
     @property
+    def stack_cpu(self) -> float:
+        """CPU seconds of the whole stack in this run: every group but other people's mailpipe services."""
+        return sum(sec for group, sec in self.cpu.items() if group != OTHER_SERVICES)
+
+    @property
     def cpu_ms_per_message(self) -> float:
-        return 1000 * sum(self.cpu.values()) / self.messages if self.messages else 0.0
+        return 1000 * self.stack_cpu / self.messages if self.messages else 0.0
 
 
 @contextlib.contextmanager
@@ -61,12 +66,12 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _apply(spec: Path, dsn: str) -> None:
+def _apply(spec: Path, dsn: str, *flags: str) -> None:
     """``mailpipe accounts apply -f spec`` in this process (already imported: the clock should not
     measure the interpreter's start-up, which is the CLI's own item of issue 13)."""
     out = io.StringIO()
     with _environment(MAILPIPE_POSTGRES__DSN=dsn), contextlib.redirect_stdout(out):
-        code = cli.main(["accounts", "apply", "-f", str(spec)])
+        code = cli.main(["accounts", "apply", "-f", str(spec), *flags])
     if code != 0:
         raise RuntimeError(f"mailpipe accounts apply exited {code}: {out.getvalue()[-500:]}")
 
@@ -142,4 +147,7 @@ def run_pipeline(server: Server, user: str, count: int, replicas: int, work: Pat
                 busy = machine_busy_seconds() - busy
         finally:
             _delete_written_objects(stack)
+            # the mailbox leaves mail.mailboxes again (a tombstone), as an operator would remove it
+            spec.write_text("accounts: []\n")
+            _apply(spec, stack.dsn, "--prune")
     return PipelineRun(count, seconds, applied, dict(cpu), busy)
