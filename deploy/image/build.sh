@@ -3,6 +3,7 @@
 #
 #   deploy/image/build.sh            install what is missing, stage the context, build, print the size
 #   MAILPIPE_IMAGE_BASE=python:3.11-slim-bookworm deploy/image/build.sh   use a registry base
+#   deploy/image/build.sh --revision  print the revision the image's label would claim, and exit
 #
 # No registry is reachable on the project's machines, so unless MAILPIPE_IMAGE_BASE is given (or
 # python:3.11-slim-bookworm is already in local storage) the base is Debian bookworm made with
@@ -12,6 +13,17 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# The OCI revision label: HEAD, or HEAD-dirty when the work tree the image is built from is not HEAD's:
+# a changed tracked file, or an untracked file git does not ignore (the wheel takes whatever lies in
+# the package tree, schemas/ is copied as it is). An image must never claim a clean revision it was
+# not built from.
+revision() {
+    local head
+    head="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null)" || { echo unknown; return; }
+    if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then echo "$head-dirty"; else echo "$head"; fi
+}
+if [ "${1:-}" = "--revision" ]; then revision; exit 0; fi
 HERE="$ROOT/deploy/image"
 CACHE="${MAILPIPE_CACHE:-$HOME/.cache/mailpipe}/image"
 PY="${PY:-$ROOT/.venv/bin/python}"
@@ -19,7 +31,6 @@ PY="${PY:-$ROOT/.venv/bin/python}"
 . "$HERE/engine.sh"
 
 VERSION="$("$PY" -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["project"]["version"])' "$ROOT/pyproject.toml")"
-REVISION="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
 IMAGE="${MAILPIPE_IMAGE:-localhost/mailpipe:$VERSION}"
 DEBIAN_BASE="localhost/mailpipe-base:bookworm-py311"
 USER_BASE="docker.io/library/python:3.11-slim-bookworm"
@@ -132,9 +143,13 @@ stage_context() {
 }
 
 lint
+# Taken before and after staging the context (the wheel and schemas/ are read then): if HEAD moved or
+# the tree changed meanwhile (others commit here), the context matches neither: dirty.
+STAGED_FROM="$(revision)"
 stage_context
+REVISION="$(revision)"
+if [ "$REVISION" != "$STAGED_FROM" ]; then REVISION="${REVISION%-dirty}-dirty"; fi
 SOURCE="${MAILPIPE_IMAGE_SOURCE:-$(git -C "$ROOT" remote get-url origin 2>/dev/null || echo unknown)}"
-if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then REVISION="$REVISION-dirty"; fi
 log "building $IMAGE"
 PREVIOUS="$(engine image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 # chroot isolation: no daemon and no user namespaces needed; it shares the host's network (the

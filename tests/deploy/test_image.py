@@ -127,3 +127,37 @@ def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 120) -> 
             pass
         time.sleep(0.5)
     pytest.fail(f"/readyz did not answer 200 within {timeout} s")
+
+
+@pytest.mark.deploy
+def test_revision_label_says_dirty_unless_the_tree_is_heads(tmp_path: Path) -> None:
+    """The revision build.sh puts in the OCI label (``build.sh --revision``, no build) is HEAD only for
+    a clean tree: a changed tracked file or an untracked, unignored one (the wheel would take it)
+    gives ``<sha>-dirty``; an ignored file does not."""
+    (tmp_path / "deploy" / "image").mkdir(parents=True)
+    (tmp_path / "deploy" / "image" / "build.sh").write_text(BUILD.read_text())
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com",
+                               *args], capture_output=True, text=True, check=True).stdout.strip()
+
+    def label() -> str:
+        done = subprocess.run(["bash", str(tmp_path / "deploy" / "image" / "build.sh"), "--revision"],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "x")
+    head = git("rev-parse", "HEAD")
+    assert label() == head
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "junk").write_text("ignored")
+    assert label() == head
+    (tmp_path / "new_module.py").write_text("untracked")
+    assert label() == f"{head}-dirty"
+    (tmp_path / "new_module.py").unlink()
+    (tmp_path / ".gitignore").write_text(".venv/\n*.tmp\n")
+    assert label() == f"{head}-dirty"
