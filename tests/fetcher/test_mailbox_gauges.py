@@ -42,3 +42,5 @@ def test_push_and_overdue_gauges_follow_the_mailboxes(world: FetchWorld, replica
     wait_for(lambda: gauges()[0] == 0 and gauges()[2] == 0 and proc.metric("mailpipe_fetcher_leases_held") >= 0
              and proc.metric("process_start_time_seconds") > 0, 60,
              "the deleted push mailbox and the caught-up mailbox to leave the gauges")
+    # and the replica stops idling on a mailbox that no longer exists (its lease row went with it)
+    wait_for(lambda: gauges()[1] == 0, 60, "the deleted mailbox's IDLE connection to close")
