@@ -99,6 +99,10 @@ def print_table(rows: list[dict[str, object]]) -> None:
         print(f"\nCPU seconds during the {row['corpus']} run ({run.seconds:.1f} s wall x {cores} cores = "
               f"{run.seconds * cores:.1f} CPU-s; the stack {accounted:.1f}, machine busy {run.machine_busy:.1f}, "
               f"of which not the stack {max(0.0, run.machine_busy - accounted):.1f}):\n  {groups}")
+        foreign = {service: n - run.messages for service, n in run.consumed.items() if n > run.messages}
+        if foreign:
+            print("  records not of this run that its consumers took from the shared topics meanwhile: "
+                  + ", ".join(f"{service} {n}" for service, n in foreign.items()))
 
 
 def _interrupt(signum: int, frame: object) -> None:

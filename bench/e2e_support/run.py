@@ -22,9 +22,10 @@ from mailpipe.common.objects import object_key
 from mailpipe.devtools import mailboxes, mailgen
 from mailpipe.devtools.processes import ServiceProcess
 
-from .services import pipeline
+from .services import CONSUMES, pipeline
 
 PASSWORD_VAR = "BENCH_E2E_PASSWORD"
+CONSUMED = "mailpipe_runtime_records_consumed_total"
 
 
 @dataclass
@@ -36,6 +37,9 @@ class PipelineRun:
     apply_seconds: float  # of which the apply command itself (connection check, save, publish)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group during the run
     machine_busy: float = 0.0  # CPU seconds the whole machine was busy during the run (others' work too)
+    # records each consumer service took from its topic (all replicas): more than ``messages`` when
+    # someone else published to the shared topics meanwhile (the parser and storage read fixed names)
+    consumed: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -145,9 +149,11 @@ def run_pipeline(server: Server, user: str, count: int, replicas: int, work: Pat
                     _wait_stored(conn, mailbox_id, count, procs, timeout=120 + count / 5)
                     seconds = time.perf_counter() - started
                 busy = machine_busy_seconds() - busy
+                consumed = {service: int(sum(p.metric(CONSUMED) for p in procs if p.service == service))
+                            for service in CONSUMES}
         finally:
             _delete_written_objects(stack)
             # the mailbox leaves mail.mailboxes again (a tombstone), as an operator would remove it
             spec.write_text("accounts: []\n")
             _apply(spec, stack.dsn, "--prune")
-    return PipelineRun(count, seconds, applied, dict(cpu), busy)
+    return PipelineRun(count, seconds, applied, dict(cpu), busy, consumed)
