@@ -112,8 +112,8 @@ def pipeline(env: dict[str, str], run_id: str, replicas: int, log_dir: Path,
              profile: str | None = None, profile_dir: Path | None = None) -> Iterator[list[ServiceProcess]]:
     """Start one fetcher and ``replicas`` of each consumer service (groups ``bench-e2e-<run_id>-*``
     committed at the topics' ends), wait until all are ready and every group is stable with all its
-    members, yield them; on exit (Ctrl-C and
-    errors too) SIGTERM them all, SIGKILL what is left after 30 s, and stop the profiler."""
+    members, yield them; on exit (Ctrl-C and errors too) SIGTERM them all, SIGKILL what is left
+    after 30 s, and let the profiler write its file."""
     procs: list[ServiceProcess] = []
     groups: dict[str, int] = {}
     profiler: subprocess.Popen[bytes] | None = None
