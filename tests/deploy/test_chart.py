@@ -350,10 +350,12 @@ def test_a_values_typo_fails_naming_the_field(args: list[str], named: str) -> No
      "services.api.autoscaling.minReplicas: 0, but an HPA cannot scale to zero"),
     (["--set", "kafkaTls.secretName=kafka-tls", "--set", "config.kafka.ssl_ca_file=/etc/ca/ca.crt"],
      "config.kafka.ssl_ca_file: set by the chart from kafkaTls"),
+    (["--set", "kafkaTls.secretName=kafka-tls", "--set", "services.parser.config.kafka.ssl_cert_file=/etc/c"],
+     "services.parser.config.kafka.ssl_cert_file: set by the chart from kafkaTls"),
     (["--set", "kafkaTls.secretName=kafka-tls", "--set", "kafkaTls.keys.cert=tls.crt"],
      "kafkaTls.keys.cert and kafkaTls.keys.key: mutual TLS needs both"),
 ], ids=["fixed", "keda", "hpa", "fetcher-lag", "missing-secret", "missing-brokers", "hpa-to-zero",
-        "ca-twice", "cert-without-key"])
+        "ca-twice", "cert-per-service", "cert-without-key"])
 def test_impossible_values_fail_rendering(args: list[str], message: str) -> None:
     assert message in render_fails("-f", str(CI_VALUES[0]), *args)
 

@@ -44,9 +44,17 @@
 {{- end -}}
 {{- $tls := .Values.kafkaTls -}}
 {{- if $tls.secretName -}}
+{{- /* the chart sets the files' paths; a second path, top-level or per service, would be ignored */ -}}
+{{- $configs := dict "config" .Values.config "serviceDefaults.config" .Values.serviceDefaults.config -}}
+{{- range $name, $svc := .Values.services -}}
+{{- $_ := set $configs (printf "services.%s.config" $name) (($svc | default dict).config) -}}
+{{- end -}}
+{{- range $where, $config := $configs -}}
+{{- $kafka := (($config | default dict).kafka | default dict) -}}
 {{- range $field := list "ssl_ca_file" "ssl_cert_file" "ssl_key_file" -}}
-{{- if index $.Values.config.kafka $field -}}
-{{- fail (printf "config.kafka.%s: set by the chart from kafkaTls (leave it out; kafkaTls.keys names the file)" $field) -}}
+{{- if index $kafka $field -}}
+{{- fail (printf "%s.kafka.%s: set by the chart from kafkaTls (leave it out; kafkaTls.keys names the file)" $where $field) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if ne (empty $tls.keys.cert) (empty $tls.keys.key) -}}
