@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 class Served:
     def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
         self.proc, self.port = proc, port
+        self.held: list[socket.socket] = []
 
     def get(self, path: str) -> tuple[int, Any]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -45,6 +46,7 @@ class Served:
         """A connection that has sent only its request line: a request in flight until ``release``."""
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
         sock.sendall(f"{request_line}\r\n".encode())
+        self.held.append(sock)  # closed by the fixture whatever the test does
         return sock
 
 
@@ -64,6 +66,8 @@ def refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # it was still in the backlog when the listening socket closed
+        return False
     return False
 
 
@@ -77,6 +81,7 @@ def start(pg_dsn: str) -> Iterator[Start]:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         save_matched(conn, MatchedEmail(email=parsed(1, "box", 1)), T0, MailboxOptions())
     procs: list[subprocess.Popen[str]] = []
+    served: list[Served] = []
 
     def run(dsn: str = pg_dsn, **options: str) -> Served:
         env = {**os.environ, "MAILPIPE_POSTGRES__DSN": dsn, "MAILPIPE_STORAGE__API_TOKEN": TOKEN,
@@ -88,9 +93,12 @@ def start(pg_dsn: str) -> Iterator[Start]:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # "serving http://127.0.0.1:<port>/emails ..."
         assert line.startswith("serving http://"), (line, proc.stderr.read() if proc.poll() is not None else "")
-        return Served(proc, int(line.split("/")[2].split(":")[1]))
+        served.append(Served(proc, int(line.split("/")[2].split(":")[1])))
+        return served[-1]
 
     yield run
+    for sock in (sock for one in served for sock in one.held):
+        sock.close()
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
