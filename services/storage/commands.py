@@ -104,10 +104,14 @@ def serve() -> int:
         raise ConfigError("MAILPIPE_STORAGE__API_TOKEN must be set to serve the email API")
     if opts.api_max_connections < opts.api_workers:
         raise ConfigError("MAILPIPE_STORAGE__API_MAX_CONNECTIONS must be at least MAILPIPE_STORAGE__API_WORKERS")
-    server = make_server(opts.api_host, opts.api_port, token, lambda: clients.connect_postgres(settings.postgres),
-                         workers=opts.api_workers, socket_timeout_seconds=opts.api_socket_timeout_seconds,
-                         max_connections=opts.api_max_connections,
-                         ready_check=postgres_check(settings.postgres, opts.api_ready_timeout_seconds))
+    try:
+        server = make_server(opts.api_host, opts.api_port, token, lambda: clients.connect_postgres(settings.postgres),
+                             workers=opts.api_workers, socket_timeout_seconds=opts.api_socket_timeout_seconds,
+                             max_connections=opts.api_max_connections,
+                             ready_check=postgres_check(settings.postgres, opts.api_ready_timeout_seconds))
+    except OSError as exc:  # taken, or not an address of this host: no restart fixes it
+        raise ConfigError(f"MAILPIPE_STORAGE__API_HOST/MAILPIPE_STORAGE__API_PORT {opts.api_host}:{opts.api_port}: "
+                          f"cannot listen ({exc.strerror or exc})") from None
     for sig in (signal.SIGTERM, signal.SIGINT):  # the handler only sets flags: serve_forever returns
         signal.signal(sig, lambda *_: server.begin_drain())
     url = f"http://{opts.api_host}:{server.server_address[1]}"

@@ -48,8 +48,6 @@ class BoundedHTTPServer(HTTPServer):
                  socket_timeout_seconds: float, max_connections: int, health: Health | None = None) -> None:
         if workers < 1 or max_connections < workers or socket_timeout_seconds <= 0:
             raise ValueError("need workers >= 1, max_connections >= workers and a positive socket timeout")
-        super().__init__(address, handler)
-        self.socket.setblocking(False)  # a client gone between readiness and accept must not block the loop
         self.socket_timeout_seconds = socket_timeout_seconds
         self._max_connections = max_connections
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mailpipe-api")
@@ -63,6 +61,8 @@ class BoundedHTTPServer(HTTPServer):
         self._stopped.set()
         self._wake_reader, self._wake_writer = socket.socketpair()  # a closed connection frees a slot
         self._wake_writer.setblocking(False)
+        super().__init__(address, handler)  # last: when binding fails it calls server_close, which needs the above
+        self.socket.setblocking(False)  # a client gone between readiness and accept must not block the loop
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         self._stopped.clear()

@@ -179,3 +179,15 @@ def test_a_grace_that_is_not_positive_is_refused_naming_the_variable(start: Star
                           capture_output=True, timeout=60)
     assert done.returncode == 2
     assert "MAILPIPE_STORAGE__API_DRAIN_GRACE_SECONDS: Input should be greater than 0" in done.stderr
+
+
+def test_a_port_in_use_stops_the_start_naming_the_variables() -> None:
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        env = {**os.environ, "MAILPIPE_STORAGE__API_TOKEN": TOKEN,
+               "MAILPIPE_STORAGE__API_PORT": str(taken.getsockname()[1])}
+        done = subprocess.run([sys.executable, "-m", "mailpipe", "emails", "serve"], env=env, text=True,
+                              capture_output=True, timeout=60)
+    finally:
+        taken.close()
+    assert done.returncode == 2 and "MAILPIPE_STORAGE__API_PORT" in done.stderr and "Traceback" not in done.stderr
