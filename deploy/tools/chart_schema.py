@@ -157,7 +157,8 @@ def values_schema() -> Schema:
             }),
             "serviceMonitor": obj({"enabled": BOOL, "interval": STR, "scrapeTimeout": STR,
                                    "labels": string_map()}),
-            "prometheusRule": obj({"enabled": BOOL, "labels": string_map()}),
+            "prometheusRule": obj({"enabled": BOOL, "labels": string_map(),
+                                    "runbookBaseUrl": {"type": "string", "pattern": "^(https?://\\S+)?$"}}),
             "networkPolicy": obj({"enabled": BOOL,
                                   "ingressFrom": {"type": "array", "items": K8S_OBJECT,
                                                   "description": "NetworkPolicyPeers allowed to reach the "

@@ -354,8 +354,11 @@ def test_a_values_typo_fails_naming_the_field(args: list[str], named: str) -> No
      "services.parser.config.kafka.ssl_cert_file: set by the chart from kafkaTls"),
     (["--set", "kafkaTls.secretName=kafka-tls", "--set", "kafkaTls.keys.cert=tls.crt"],
      "kafkaTls.keys.cert and kafkaTls.keys.key: mutual TLS needs both"),
+    (["--set", "services.parser.autoscaling.mode=kafka-lag", "--set", "config.kafka.security_protocol=SSL",
+      "--set", "config.kafka.ssl_ca_file=/etc/ca/ca.crt"],
+     "services.parser.autoscaling.mode kafka-lag: the Kafka CA is given as config.kafka.ssl_ca_file"),
 ], ids=["fixed", "keda", "hpa", "fetcher-lag", "missing-secret", "missing-brokers", "hpa-to-zero",
-        "ca-twice", "cert-per-service", "cert-without-key"])
+        "ca-twice", "cert-per-service", "cert-without-key", "keda-without-ca"])
 def test_impossible_values_fail_rendering(args: list[str], message: str) -> None:
     assert message in render_fails("-f", str(CI_VALUES[0]), *args)
 

@@ -17,6 +17,14 @@
 {{- if and (eq $a.mode "kafka-lag") (not $svc.consumer) -}}
 {{- fail (printf "services.%s.autoscaling.mode kafka-lag: the service consumes no topic (services.%s.consumer)" $name $name) -}}
 {{- end -}}
+{{- if and (eq $a.mode "kafka-lag") (not .root.Values.kafkaTls.secretName) -}}
+{{- /* KEDA's kafka scaler reads its CA from a TriggerAuthentication, never from the pods' files:
+a CA given only as a file path would leave the scaler unable to reach the brokers */ -}}
+{{- $own := ((($svc.config | default dict).kafka) | default dict) -}}
+{{- if or .root.Values.config.kafka.ssl_ca_file $own.ssl_ca_file -}}
+{{- fail (printf "services.%s.autoscaling.mode kafka-lag: the Kafka CA is given as config.kafka.ssl_ca_file, which KEDA cannot read; give it as kafkaTls.secretName instead" $name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $a.mode "prometheus") (or (not $a.prometheus.serverAddress) (not $a.prometheus.query)) -}}
 {{- fail (printf "services.%s.autoscaling.prometheus: serverAddress and query are required for mode prometheus" $name) -}}
 {{- end -}}
