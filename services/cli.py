@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=lambda a: importlib.import_module("mailpipe.common.service").run_service(a.service))
     topics = sub.add_parser("topics", help="Kafka topics from schemas/topics")
     topics.add_argument("action", choices=["create"])
-    topics.set_defaults(handler=lambda a: print_json(_admin().create_topics()))
+    topics.add_argument("--add-partitions", action="store_true",
+                        help="grow existing topics that have fewer partitions than schemas/topics declares. Not "
+                             "automatic: adding partitions remaps keys to partitions, so per-key order across the "
+                             "change is lost for mail in flight (drain the pipeline first); never removes any")
+    topics.set_defaults(handler=lambda a: print_json(_admin().create_topics(add_partitions=a.add_partitions)))
     db = sub.add_parser("db", help="the PostgreSQL schema")
     db.add_argument("action", choices=["migrate"])
     db.set_defaults(handler=lambda a: print_json(_admin().migrate_db()))

@@ -18,19 +18,9 @@ from typing import Any
 from kafka import errors as kafka_errors
 
 from .adapters.kafka_errors import translate
-from .errors import ConfigError, DependencyConfigError
-from .redact import redact
+from .errors import ConfigError
 from .topics import TopicSpec
 
-REPLICATION = "MAILPIPE_KAFKA__TOPIC_REPLICATION_FACTOR"
-# Refusals only topic administration meets, which kafka_errors' table (built for producers and
-# consumers) would call transient: no retry fixes them, the operator's settings or contract do.
-ADMIN_REFUSALS: dict[type[BaseException], tuple[str, ...]] = {
-    kafka_errors.InvalidReplicationFactorError: (REPLICATION,),  # more replicas than brokers
-    kafka_errors.InvalidPartitionsError: (),  # a count the broker refuses: see schemas/topics
-    kafka_errors.InvalidConfigurationError: (),  # a topic config of schemas/topics
-    kafka_errors.PolicyViolationError: (),  # the cluster's create-topic policy
-}
 _MISSING = kafka_errors.UnknownTopicOrPartitionError.errno
 
 class PartitionsBelowSchemaError(ConfigError):
@@ -44,9 +34,6 @@ class _Found:
 
 
 def _kafka(exc: BaseException) -> BaseException:
-    for cls, variables in ADMIN_REFUSALS.items():
-        if isinstance(exc, cls):
-            return DependencyConfigError("kafka", variables, redact(f"{type(exc).__name__}: {exc}"))
     return translate(exc) or exc
 
 

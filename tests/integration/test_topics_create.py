@@ -4,6 +4,9 @@ named after the ``unique`` fixture, declared by ``TopicSpec``s of its own, never
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,3 +85,13 @@ def test_a_broker_refusal_is_raised_classified_not_as_a_raw_kafka_error(admin: A
     with pytest.raises(DependencyConfigError) as caught:
         sync_topics(admin, [TopicSpec(f"t{unique}.three", 1)], 3)
     assert caught.value.dependency == "kafka"
+
+
+def test_the_command_line_passes_add_partitions() -> None:
+    """The flag reaches sync_topics from `mailpipe topics create` (on the stack's own topics, which
+    match their contract: nothing to add, nothing created)."""
+    done = subprocess.run([sys.executable, "-m", "mailpipe", "topics", "create", "--add-partitions"],
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["partitions_added"] == {} and report["created"] == []

@@ -127,6 +127,17 @@ def test_kafka_authorization_is_configuration(cls: type[Exception]) -> None:
     assert isinstance(translate(cls()), DependencyConfigError)
 
 
+@pytest.mark.parametrize("cls, variables", [
+    (kafka_errors.InvalidReplicationFactorError, ("MAILPIPE_KAFKA__TOPIC_REPLICATION_FACTOR",)),
+    (kafka_errors.InvalidPartitionsError, ()), (kafka_errors.InvalidConfigurationError, ()),
+    (kafka_errors.PolicyViolationError, ())])
+def test_kafka_topic_administration_refusals_are_configuration(cls: type[Exception],
+                                                              variables: tuple[str, ...]) -> None:
+    """kafka-python calls some of these retriable; no retry makes a broker accept them."""
+    kind = translate(cls())
+    assert isinstance(kind, DependencyConfigError) and kind.variables == variables
+
+
 def test_a_bug_is_not_a_dependency_error() -> None:
     assert translate(KeyError("x")) is None and translate(ValueError("x")) is None
 

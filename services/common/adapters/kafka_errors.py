@@ -16,6 +16,7 @@ SERVERS = "MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"
 SASL = ("MAILPIPE_KAFKA__SECURITY_PROTOCOL", "MAILPIPE_KAFKA__SASL_MECHANISM", "MAILPIPE_KAFKA__SASL_USERNAME",
         "MAILPIPE_KAFKA__SASL_PASSWORD")
 MAX_REQUEST = "MAILPIPE_KAFKA__MAX_REQUEST_BYTES"
+REPLICATION = "MAILPIPE_KAFKA__TOPIC_REPLICATION_FACTOR"
 
 POISON_TYPES: dict[type[BaseException], str] = {
     k.MessageSizeTooLargeError: "record_too_large",  # over max.request.size or the topic's limit
@@ -32,6 +33,12 @@ CONFIG_TYPES: dict[type[BaseException], tuple[str, ...]] = {
     k.InvalidTopicError: (SERVERS,),
     k.KafkaConfigurationError: (SERVERS, MAX_REQUEST),
     k.UnsupportedCodecError: (SERVERS,),
+    # Refusals only topic administration (`mailpipe topics create`) meets: no retry fixes them,
+    # the operator's settings or the contract in schemas/topics do.
+    k.InvalidReplicationFactorError: (REPLICATION,),  # more replicas than brokers
+    k.InvalidPartitionsError: (),  # a partition count the broker refuses
+    k.InvalidConfigurationError: (),  # a topic config of schemas/topics
+    k.PolicyViolationError: (),  # the cluster's create-topic policy
 }
 
 
