@@ -151,6 +151,7 @@ def values_schema() -> Schema:
             "migrations": obj({"enabled": BOOL, **job_fields}),
             "topics": obj({
                 "mode": {"enum": ["job", "strimzi", "none"]},
+                "addPartitions": BOOL,
                 "job": job,
                 "strimzi": obj({"cluster": STR, "replicas": INT1, "namespace": STR,
                                 "config": string_map("broker config added to every topic")}),

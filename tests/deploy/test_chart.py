@@ -276,6 +276,18 @@ def test_secrets_only_by_reference(tmp_path: Path) -> None:
         assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
 
 
+def test_the_topics_hook_adds_partitions_only_when_asked() -> None:
+    """`topics create` refuses a topic with fewer partitions than its contract; the hook passes
+    --add-partitions only with topics.addPartitions, since it remaps keys."""
+    def topics_args(*extra: str) -> list[str]:
+        jobs = of_kind(render("-f", str(CI_VALUES[0]), *extra), "Job")
+        (args,) = [j["spec"]["template"]["spec"]["containers"][0]["args"] for j in jobs.values()
+                   if j["spec"]["template"]["spec"]["containers"][0]["args"][0] == "topics"]
+        return list(args)
+    assert topics_args() == ["topics", "create"]
+    assert topics_args("--set", "topics.addPartitions=true") == ["topics", "create", "--add-partitions"]
+
+
 def test_every_setting_is_reachable_from_values(tmp_path: Path) -> None:
     """Setting every field of values.config (from the schema) yields its MAILPIPE_* variable."""
     schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["config"]["properties"]
