@@ -87,6 +87,8 @@ SERVICE_FIELDS: Schema = {
     "podAnnotations": string_map(),
     "podLabels": string_map(),
     "terminationGracePeriodSeconds": INT1,
+    "preStopSleepSeconds": {"type": "integer", "minimum": 0,
+                            "description": "seconds a terminating pod keeps serving before SIGTERM (the read API)"},
     "podDisruptionBudget": obj({"enabled": BOOL, "maxUnavailable": {"type": ["integer", "string"]},
                                 "minAvailable": {"type": ["integer", "string", "null"]}}),
     "podSecurityContext": POD_SECURITY,

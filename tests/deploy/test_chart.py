@@ -288,6 +288,16 @@ def test_the_topics_hook_adds_partitions_only_when_asked() -> None:
     assert topics_args("--set", "topics.addPartitions=true") == ["topics", "create", "--add-partitions"]
 
 
+def test_only_the_read_api_waits_before_its_sigterm() -> None:
+    """The API closes its listener on SIGTERM; a preStop sleep keeps it serving while endpoints
+    drop the pod. Consumers take no traffic, so they stop at once."""
+    deployments = of_kind(render("-f", str(CI_VALUES[0])), "Deployment")
+    waits = {name: d["spec"]["template"]["spec"]["containers"][0].get("lifecycle", {}).get("preStop")
+             for name, d in deployments.items()}
+    assert waits.pop("mp-mailpipe-api") == {"exec": {"command": ["sleep", "5"]}}
+    assert set(waits.values()) == {None}, waits
+
+
 def test_every_setting_is_reachable_from_values(tmp_path: Path) -> None:
     """Setting every field of values.config (from the schema) yields its MAILPIPE_* variable."""
     schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["config"]["properties"]

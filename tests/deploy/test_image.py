@@ -32,7 +32,7 @@ from mailpipe.common.db import MIGRATIONS_DIR
 from mailpipe.common.topics import load_specs
 print(json.dumps({"uid": os.getuid(), "gid": os.getgid(),
                   "compilers": [c for c in ("gcc", "cc", "c++", "clang", "make") if shutil.which(c)],
-                  "pip": shutil.which("pip") or shutil.which("pip3"),
+                  "pip": shutil.which("pip") or shutil.which("pip3"), "sleep": shutil.which("sleep"),
                   "topics": len(load_specs()), "migrations": len(list(MIGRATIONS_DIR.glob("*.sql")))}))
 """
 
@@ -69,6 +69,7 @@ def test_image_is_non_root_without_compilers_and_carries_schemas_and_labels(imag
     facts = json.loads(done.stdout)
     assert (facts["uid"], facts["gid"]) == (10001, 10001)
     assert facts["compilers"] == [] and facts["pip"] is None
+    assert facts["sleep"], "the chart's preStop hook of the read API runs sleep"
     assert facts["topics"] > 0 and facts["migrations"] > 0  # topics create / db migrate work from the image
     labels = json.loads(podman("image", "inspect", "--format", "{{json .Labels}}", image).stdout)
     assert labels["org.opencontainers.image.version"] == version("mailpipe")
