@@ -19,6 +19,7 @@ from ..common.messages import (
     encode,
     routing_headers,
 )
+from ..common.runtime.loop import Stage
 from ..common.runtime.ports import Output, Record
 from ..common.topics import AUTOREPLY, MATCHED, REINDEX_GENERATION, reindex_generation
 from .decide import Context, Decision, decide, event_time
@@ -58,7 +59,7 @@ class Matcher:
         return decision
 
 
-class MatchStage:
+class MatchStage(Stage):
     """Waits for the directory and mailboxes to be loaded, then matches each record."""
 
     name = "matcher"

@@ -9,6 +9,7 @@ from datetime import datetime
 from ..common import metrics
 from ..common.errors import PoisonMessage
 from ..common.messages import ParsedEmail, ParsedEnvelope, Sighting, encode, routing_headers
+from ..common.runtime.loop import Stage
 from ..common.runtime.ports import Output, Record
 from ..common.topics import PARSED, REINDEX_GENERATION
 from .attachments import StoreObject
@@ -19,7 +20,7 @@ from .mime import parse_email
 HEADERS_ONLY = "headers_only"
 
 
-class ParseStage:
+class ParseStage(Stage):
     """Parses raw mail. ``fetch_claim_check(key)`` reads a claim-checked body from S3 (it may raise
     transient errors, which the runtime retries, or KeyError when the object is gone);
     ``store_object(key, data)`` writes an attachment or a long body under its content key (a

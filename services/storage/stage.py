@@ -25,7 +25,7 @@ from ..common import metrics
 from ..common.adapters.postgres_errors import POISON_TYPES
 from ..common.errors import PoisonMessage, TransientError
 from ..common.messages import MailboxOptions, MatchedEnvelope
-from ..common.runtime.loop import Rejected
+from ..common.runtime.loop import Rejected, Stage
 from ..common.runtime.ports import Output, Record
 from ..common.topics import reindex_generation
 from ..matcher.follower import CompactedFollower, Mailboxes, wait_until_loaded
@@ -40,7 +40,7 @@ SEND_EVERY_RECORDS = 50
 REFUSALS: tuple[type[BaseException], ...] = (*POISON_TYPES, UnicodeEncodeError)
 
 
-class StoreStage:
+class StoreStage(Stage):
     """Writes a batch of matched emails in one transaction, then makes their file copies."""
 
     name = "storage"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from mailpipe.common.errors import Backpressure, DeadLetterRatioExceeded, PoisonMessage, TransientError
-from mailpipe.common.runtime.loop import StageRunner
+from mailpipe.common.runtime.loop import Stage, StageRunner
 from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.settings import RuntimeSettings
 
@@ -36,7 +36,7 @@ def topics(harness: Harness, unique: str) -> tuple[str, str]:
     return src, out
 
 
-class Upper:
+class Upper(Stage):
     """Echoes each value upper-cased; values named in ``poison``/``flaky``/``pushback`` misbehave."""
 
     name = "upper"
@@ -165,7 +165,7 @@ def test_unexpected_exception_is_dead_lettered_as_unhandled(harness: Harness, to
     assert b"ZeroDivisionError" in (dead.header("dlq-error") or b"")
 
 
-class Batched:
+class Batched(Stage):
     """Keeps each value in ``handle`` and stores the kept ones in ``durable``, as a stage holding
     one transaction across a batch does; ``durable`` fails ``failures`` times first, and refuses
     the values in ``refuse``."""
@@ -262,3 +262,58 @@ def test_a_failing_durable_on_rebalance_commits_nothing_and_stops_the_runner(
     assert harness.committed(f"g{unique}", src) is None
     with pytest.raises(TransientError, match="rebalance"):
         runner.run_once()
+
+
+class WholeBatch(Upper):
+    """Upper, a poll batch at a time: ``batches`` records each call's values; a value in ``bug``
+    breaks the batch call (not ``handle``), so only the one-by-one fallback can pin it."""
+
+    def __init__(self, out: str, bug: bytes | None = None, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(out, **kw)
+        self.bug, self.batches = bug, list[list[bytes]]()
+
+    def handle_batch(self, records):  # type: ignore[no-untyped-def]
+        values = [r.value or b"" for r in records]
+        self.batches.append(values)
+        if self.bug in values:
+            raise KeyError("a bug only the batch path has")
+        for v in values:
+            if self.flaky.get(v, 0) > 0:
+                self.flaky[v] -= 1
+                raise TransientError("dependency hiccup")
+        return [PoisonMessage("bad_value", "no") if v in self.poison else [Output(self.out, None, v.upper())]
+                for v in values]
+
+
+def test_a_batched_stage_gets_the_whole_poll_and_its_poison_is_dead_lettered(
+        harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"bad", b"c")
+    stage = WholeBatch(out, poison={b"bad"})
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
+    assert stage.calls == [] and sum(map(len, stage.batches)) == 3  # handle_batch only, each record once
+    assert [r.value for r in harness.read_all(out)] == [b"A", b"C"]
+    [dead] = harness.read_all(f"{src}.dlq")
+    assert dead.value == b"bad" and dead.header("dlq-reason") == b"bad_value"
+
+
+def test_a_batched_stage_is_retried_as_a_whole_on_transient_errors(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"b")
+    stage = WholeBatch(out, flaky={b"b": 2})
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 2)
+    assert [r.value for r in harness.read_all(out)] == [b"A", b"B"]  # each output once: sent after success
+    assert sum(b.count(b"b") for b in stage.batches) == 3
+
+
+def test_a_bug_in_a_batch_falls_back_to_one_by_one_and_loses_nothing(harness: Harness, topics, unique: str) -> None:
+    src, out = topics
+    feed(harness, src, b"a", b"b", b"c")
+    stage = WholeBatch(out, bug=b"b")
+    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
+    assert stage.batches and b"b" in stage.batches[0]  # the batch call came first, and failed
+    assert sorted(stage.calls) == [b"a", b"b", b"c"]  # handle, once each, after the batch call failed
+    assert [r.value for r in harness.read_all(out)] == [b"A", b"B", b"C"]

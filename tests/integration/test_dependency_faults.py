@@ -17,7 +17,7 @@ from mailpipe.common import clients
 from mailpipe.common.adapters import translate
 from mailpipe.common.errors import DependencyConfigError, PoisonMessage, TransientError
 from mailpipe.common.objects import check_bucket, get_content, put_at
-from mailpipe.common.runtime.loop import StageRunner
+from mailpipe.common.runtime.loop import Stage, StageRunner
 from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.settings import RuntimeSettings, S3Settings
 from mailpipe.parser.stage import ParseStage
@@ -182,7 +182,7 @@ def test_wrong_s3_credentials_stop_the_stage_without_dead_letters(unique: str) -
     assert harness.committed(f"g{unique}", src) is None
 
 
-class _Sized:
+class _Sized(Stage):
     """Echoes each record; the value ``big`` becomes an output larger than its topic accepts."""
 
     name = "sized"

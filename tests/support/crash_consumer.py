@@ -9,12 +9,12 @@ import sys
 
 from mailpipe.common import clients
 from mailpipe.common.runtime.kafka_ports import KafkaConsumerPort, KafkaProducerPort
-from mailpipe.common.runtime.loop import StageRunner
+from mailpipe.common.runtime.loop import Stage, StageRunner
 from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.settings import KafkaSettings, RuntimeSettings
 
 
-class Echo:
+class Echo(Stage):
     name = "echo"
 
     def __init__(self, out: str) -> None:

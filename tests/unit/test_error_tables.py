@@ -19,7 +19,7 @@ from botocore.exceptions import (
 from kafka import errors as kafka_errors
 from mailpipe.common.adapters import translate
 from mailpipe.common.errors import ConfigError, DependencyConfigError, PoisonMessage, TransientError
-from mailpipe.common.runtime.loop import StageRunner
+from mailpipe.common.runtime.loop import Stage, StageRunner
 from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.settings import RuntimeSettings
 from psycopg import errors as pg
@@ -146,7 +146,7 @@ def test_a_bug_is_not_a_dependency_error() -> None:
 FAST = RuntimeSettings(retry_attempts=3, retry_backoff_seconds=0.0, dlq_min_records=50, poll_timeout_seconds=0.1)
 
 
-class Failing:
+class Failing(Stage):
     """Raises ``exc`` for the value ``bad``; echoes everything else to ``out``."""
 
     name = "failing"

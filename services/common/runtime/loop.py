@@ -1,7 +1,7 @@
 """The consumer loop every stage runs on.
 
 One batch at a time: poll, hand each record to the stage, send its outputs, make the stage's own
-writes durable (``BatchStage.durable``), flush (every output acknowledged), and only then commit.
+writes durable (``Stage.durable``), flush (every output acknowledged), and only then commit.
 A crash anywhere before the commit replays the batch, and idempotent writes downstream make the
 replay invisible.
 """
@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from ..adapters import translate
 from ..errors import Backpressure, ConfigError, PoisonMessage, TransientError
@@ -36,37 +36,56 @@ FLUSH_TIMEOUT_SECONDS = 60.0
 T = TypeVar("T")
 
 
-class Stage(Protocol):
-    """A stage's pure-ish logic: one input record in, the records to produce out.
-
-    ``handle`` raises PoisonMessage for input that can never be processed, TransientError (or a
-    dependency error the adapters' tables call transient) for failures a retry may fix,
-    ConfigError when a dependency refuses the configuration (the stage stops, nothing committed),
-    Backpressure when saturated. Any other exception is a bug for this record and is dead-lettered
-    as ``unhandled``.
-    """
-
-    name: str
-
-    def handle(self, record: Record) -> list[Output]: ...
-
-
 Rejected = tuple[Record, PoisonMessage]
+Outcome = list[Output] | PoisonMessage  # a record's outputs, or why it can never be processed
 Sent = tuple[Record, Delivery, bool]  # the input record, the send of one of its outputs, a dead letter?
 
 
-class BatchStage(Stage, Protocol):
-    """A stage that holds its writes across a batch (one database transaction for many records).
+class Stage:
+    """A stage's logic: input records in, the records to produce out; no Kafka.
 
-    ``durable`` is called before every offset commit (end of a batch, backpressure, rebalance):
-    it blocks until everything ``handle`` accepted since the last call is durable, and returns the
-    records it found it can never store, which are dead-lettered before the commit. It raises
-    TransientError (or an untranslated dependency error) when the writes may be lost: the runner
-    retries it like ``handle``, and when the retries are spent nothing is committed. A stage must
-    keep the records of a failed call and write them again on the next one.
+    ``handle`` takes one record. It raises PoisonMessage for input that can never be processed,
+    TransientError (or a dependency error the adapters' tables call transient) for failures a
+    retry may fix, ConfigError when a dependency refuses the configuration (the stage stops,
+    nothing committed). Any other exception is a bug for this record and is dead-lettered as
+    ``unhandled``.
+
+    A stage that does its work a poll batch at a time (one database transaction, overlapped
+    S3 requests) overrides ``handle_batch``; the runner then calls it instead of ``handle``.
+
+    ``durable`` is called before every offset commit (end of a batch, rebalance): it blocks until
+    everything ``handle`` accepted since the last call is durable, and returns the records it found
+    it can never store, which are dead-lettered before the commit. It raises TransientError (or an
+    untranslated dependency error) when the writes may be lost: the runner retries it like
+    ``handle``, and when the retries are spent nothing is committed. A stage must keep the records
+    of a failed call and write them again on the next one. The default has nothing to make durable.
     """
 
-    def durable(self) -> list[Rejected]: ...
+    name: str = "stage"
+
+    def handle(self, record: Record) -> list[Output]:
+        raise NotImplementedError
+
+    def handle_batch(self, records: Sequence[Record]) -> list[Outcome]:
+        """Every record's outcome, in order. Blocks on the stage's dependencies. Raises
+        TransientError (the runner retries the whole batch, so it must be safe to repeat) or
+        ConfigError; any other exception makes the runner fall back to ``handle`` record by record
+        to find the record at fault. The default calls ``handle`` on each record."""
+        outcomes: list[Outcome] = []
+        for record in records:
+            try:
+                outcomes.append(self.handle(record))
+            except PoisonMessage as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def durable(self) -> list[Rejected]:
+        return []
+
+    @property
+    def batched(self) -> bool:
+        """Whether this stage overrides ``handle_batch``."""
+        return type(self).handle_batch is not Stage.handle_batch
 
 
 class StageRunner:
@@ -115,6 +134,42 @@ class StageRunner:
             raise TransientError("the commit on a rebalance failed", dependency="kafka") from self._revoke_failed
 
     def _process(self, records: list[Record]) -> None:
+        if self.stage.batched:
+            outcomes = self._handle_batch(records)
+            if outcomes is not None:
+                deliveries: list[Sent] = []
+                for record, outcome in zip(records, outcomes, strict=True):
+                    if isinstance(outcome, PoisonMessage):
+                        outputs = self._poisoned(record, outcome)
+                    else:
+                        self._guard.observe(False)
+                        outputs = outcome
+                    self._accept(record, outputs, deliveries)
+                self._flush_and_commit(deliveries)
+                return
+        self._process_each(records)
+
+    def _handle_batch(self, records: list[Record]) -> list[Outcome] | None:
+        """The stage's outcomes for the whole batch, retried as one; None when it failed in a way
+        only handling the records one by one can pin on a record."""
+        try:
+            outcomes = self._retrying(lambda: self.stage.handle_batch(records))
+        except (TransientError, Backpressure, ConfigError):
+            raise
+        except Exception:
+            log.exception("batch failed; handling its records one by one",
+                          extra={"stage": self.stage.name, "records": len(records)})
+            return None
+        if len(outcomes) != len(records):
+            raise AssertionError(f"{self.stage.name}: {len(outcomes)} outcomes for {len(records)} records")
+        return outcomes
+
+    def _accept(self, record: Record, outputs: list[Output], deliveries: list[Sent]) -> None:
+        deliveries += self._send(record, outputs)
+        RECORDS_CONSUMED.labels(stage=self.stage.name).inc()
+        self._done[(record.topic, record.partition)] = record.offset + 1
+
+    def _process_each(self, records: list[Record]) -> None:
         deliveries: list[Sent] = []
         for index, record in enumerate(records):
             try:
@@ -123,9 +178,7 @@ class StageRunner:
                 self._flush_and_commit(deliveries)
                 self._pause(records[index:], exc)
                 return
-            deliveries += self._send(record, outputs)
-            RECORDS_CONSUMED.labels(stage=self.stage.name).inc()
-            self._done[(record.topic, record.partition)] = record.offset + 1
+            self._accept(record, outputs, deliveries)
         self._flush_and_commit(deliveries)
 
     def _send(self, record: Record, outputs: list[Output], dead_letters: bool = False) -> list[Sent]:
@@ -177,11 +230,8 @@ class StageRunner:
 
     def _make_durable(self) -> list[Sent]:
         """The stage's own writes durable; the records it refused dead-lettered (sent, not flushed)."""
-        durable = getattr(self.stage, "durable", None)
-        if durable is None:
-            return []
         deliveries = []
-        for record, exc in self._retrying(durable):
+        for record, exc in self._retrying(self.stage.durable):
             deliveries += self._send(record, self._poisoned(record, exc, handled=True), dead_letters=True)
         return deliveries
 
