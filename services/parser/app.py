@@ -26,6 +26,6 @@ def main() -> int:
 
     def make_stage(health: Health, stop: threading.Event) -> ParseStage:
         return ParseStage(lambda key: get_content(s3, bucket, key), store, settings.parse.limits(),
-                          settings.parse.body_cap_chars)
+                          settings.parse.body_cap_chars, settings.parse.io())
 
     return run_stage("parser", settings, [RAW], make_stage)

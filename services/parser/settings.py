@@ -1,10 +1,12 @@
-"""Parser settings: the limits against hostile input and the body cap (``MAILPIPE_PARSE__*``)."""
+"""Parser settings: the limits against hostile input, the body cap and the S3 I/O of a batch
+(``MAILPIPE_PARSE__*``)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from ..common.settings import S3Settings, Section, ServiceSettings
+from .batch import DEFAULT_IO, IOBounds
 from .bodies import BODY_CAP_CHARS
 from .limits import DEFAULT_LIMITS as D
 from .limits import ParseLimits
@@ -19,6 +21,12 @@ class ParseSettings(Section):
     max_header_bytes: int = Field(D.max_header_bytes, gt=0, description="the message's header block")
     max_tnef_objects: int = Field(D.max_tnef_objects, gt=0, description="objects in one winmail.dat")
     body_cap_chars: int = Field(BODY_CAP_CHARS, gt=0, description="text/HTML kept in the record; the rest in S3")
+    # at most botocore's connection pool (10 by default): more threads would only queue for it
+    io_threads: int = Field(DEFAULT_IO.threads, ge=1, le=10,
+                            description="threads doing a batch's claim-check GETs and object PUTs")
+    io_max_bytes_in_flight: int = Field(DEFAULT_IO.max_bytes_in_flight, gt=0,
+                                        description="claim-checked bytes fetched and not yet stored; "
+                                                    "one larger message still goes, alone")
 
     def limits(self) -> ParseLimits:
         """The limits as the pure parser takes them."""
@@ -26,6 +34,10 @@ class ParseSettings(Section):
                            max_depth=self.max_depth, max_decoded_bytes=self.max_decoded_bytes,
                            max_seconds=self.max_seconds, max_header_bytes=self.max_header_bytes,
                            max_tnef_objects=self.max_tnef_objects)
+
+    def io(self) -> IOBounds:
+        """The bounds of a batch's S3 requests."""
+        return IOBounds(threads=self.io_threads, max_bytes_in_flight=self.io_max_bytes_in_flight)
 
 
 class ParserSettings(ServiceSettings):

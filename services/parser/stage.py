@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from ..common import metrics
 from ..common.errors import PoisonMessage
 from ..common.messages import ParsedEmail, ParsedEnvelope, Sighting, encode, routing_headers
-from ..common.runtime.loop import Stage
+from ..common.runtime.loop import Outcome, Stage
 from ..common.runtime.ports import Output, Record
 from ..common.topics import PARSED, REINDEX_GENERATION
 from .attachments import StoreObject
+from .batch import DEFAULT_IO, IOBounds, OverlappedBatch, Parsed, Plan
 from .bodies import BODY_CAP_CHARS
 from .limits import DEFAULT_LIMITS, ParseLimits
 from .mime import parse_email
@@ -24,19 +26,82 @@ class ParseStage(Stage):
     """Parses raw mail. ``fetch_claim_check(key)`` reads a claim-checked body from S3 (it may raise
     transient errors, which the runtime retries, or KeyError when the object is gone);
     ``store_object(key, data)`` writes an attachment or a long body under its content key (a
-    transient error there makes the runtime retry the whole record, which rewrites nothing new)."""
+    transient error there makes the runtime retry the whole record, which rewrites nothing new).
+
+    ``handle_batch`` does a poll batch's GETs and PUTs on a pool of ``io.threads`` threads while
+    it parses (see ``batch.py``); both callables must therefore be thread-safe (boto3 clients
+    are). ``handle`` does the same work record by record; the runtime falls back to it when the
+    batch path fails with a bug."""
 
     name = "parser"
 
     def __init__(self, fetch_claim_check: Callable[[str], bytes], store_object: StoreObject | None = None,
-                 limits: ParseLimits = DEFAULT_LIMITS, body_cap_chars: int = BODY_CAP_CHARS) -> None:
+                 limits: ParseLimits = DEFAULT_LIMITS, body_cap_chars: int = BODY_CAP_CHARS,
+                 io: IOBounds = DEFAULT_IO) -> None:
         self._fetch = fetch_claim_check
         self._store = store_object or (lambda key, data: None)
-        self._limits, self._cap = limits, body_cap_chars
+        self._limits, self._cap, self._io = limits, body_cap_chars, io
+        self._pool: ThreadPoolExecutor | None = None  # started by the first batch
 
     def handle(self, record: Record) -> list[Output]:
         """Parse the record's message; PoisonMessage for records that can never be parsed."""
-        parsed = self.parse(record)
+        return self._outputs(record, self.parse(record))
+
+    def handle_batch(self, records: Sequence[Record]) -> list[Outcome]:
+        """Every record's outputs or poison, in order, once every object they reference is in S3.
+        Blocks on S3; raises TransientError (nothing else was PUT than content-addressed objects,
+        so the runtime's retry of the whole batch is harmless)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._io.threads, thread_name_prefix="parser-io")
+        results = OverlappedBatch(self._pool, self._io, _plan, self._fetch_claim, self._parse, self._store).run(records)
+        outcomes: list[Outcome] = []
+        for record, result in zip(records, results, strict=True):
+            if isinstance(result, PoisonMessage):
+                outcomes.append(result)
+            else:
+                _count(result)
+                outcomes.append(self._outputs(record, result))
+        return outcomes
+
+    def close(self) -> None:
+        """Stop the I/O threads (they are idle between batches)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def parse(self, record: Record) -> ParsedEmail:
+        """The ParsedEmail of one ``mail.raw`` record (what ``handle`` wraps in an envelope)."""
+        claim = _plan(record).claim
+        parsed = self._parse(record, self._fetch_claim(claim) if claim else None)
+        for key, data in parsed.pending.items():
+            self._store(key, data)
+        _count(parsed.result)
+        return parsed.result
+
+    def _fetch_claim(self, key: str) -> bytes:
+        try:
+            return self._fetch(key)
+        except KeyError as exc:
+            raise PoisonMessage("claim_check_missing", f"no object {key}") from exc
+
+    def _parse(self, record: Record, claimed: bytes | None) -> Parsed[ParsedEmail]:
+        """Parse ``claimed`` (the claim-check's bytes) or the record's value; the objects to store
+        come back with it, to be stored only once the whole message parsed: poison leaves no orphans."""
+        raw = claimed if claimed is not None else record.value or b""
+        outcome = _text(record, "fetch-outcome", required=False)
+        reason = (_text(record, "fetch-reason", required=False) or "unspecified") if outcome == HEADERS_ONLY else None
+        claim = _text(record, "claim-check", required=False)
+        started = time.perf_counter()
+        pending: dict[str, bytes] = {}
+        parsed = parse_email(
+            raw, _sighting(record), sha256=_text(record, "sha256"), size=_int(record, "size"),
+            internal_date=_date(record), raw_ref=claim or None, store=pending.__setitem__, limits=self._limits,
+            headers_only_reason=reason, body_cap_chars=self._cap,
+        )
+        metrics.PARSE_SECONDS.observe(time.perf_counter() - started)
+        return Parsed(parsed, pending)
+
+    @staticmethod
+    def _outputs(record: Record, parsed: ParsedEmail) -> list[Output]:
         envelope = ParsedEnvelope(email_id=parsed.email_id, producer="parser", payload=parsed)
         headers = routing_headers(envelope)
         generation = record.header(REINDEX_GENERATION)
@@ -44,38 +109,25 @@ class ParseStage(Stage):
             headers.append((REINDEX_GENERATION, generation))
         return [Output(PARSED, parsed.sighting.mailbox_id.encode(), encode(envelope), headers)]
 
-    def parse(self, record: Record) -> ParsedEmail:
-        """The ParsedEmail of one ``mail.raw`` record (what ``handle`` wraps in an envelope)."""
-        sighting = _sighting(record)
-        claim = _text(record, "claim-check", required=False)
-        if claim:
-            try:
-                raw = self._fetch(claim)
-            except KeyError as exc:
-                raise PoisonMessage("claim_check_missing", f"no object {claim}") from exc
-        else:
-            raw = record.value or b""
-        outcome = _text(record, "fetch-outcome", required=False)
-        reason = (_text(record, "fetch-reason", required=False) or "unspecified") if outcome == HEADERS_ONLY else None
-        started = time.perf_counter()
-        pending: dict[str, bytes] = {}  # stored only once the whole message parsed: poison leaves no orphans
-        parsed = parse_email(
-            raw, sighting, sha256=_text(record, "sha256"), size=_int(record, "size"),
-            internal_date=_date(record), raw_ref=claim or None, store=pending.__setitem__, limits=self._limits,
-            headers_only_reason=reason, body_cap_chars=self._cap,
-        )
-        metrics.PARSE_SECONDS.observe(time.perf_counter() - started)
-        for key, data in pending.items():
-            self._store(key, data)
-        for defect in parsed.defects:
-            metrics.DEFECTS.labels(defect=defect).inc()
-        for warning in parsed.warnings:
-            metrics.PARSE_WARNINGS.labels(warning=warning).inc()
-        metrics.ATTACHMENTS.inc(len(parsed.attachments))
-        metrics.ATTACHMENT_BYTES.inc(sum(a.size_bytes for a in parsed.attachments))
-        metrics.PARSE_OUTCOMES.labels(outcome=parsed.fetch_outcome).inc()
-        metrics.PARSED.inc()
-        return parsed
+
+def _plan(record: Record) -> Plan:
+    """The record's headers checked before any I/O (PoisonMessage when unusable) and what to GET."""
+    _sighting(record)
+    _text(record, "sha256")
+    _date(record)
+    return Plan(_text(record, "claim-check", required=False) or None, _int(record, "size"))
+
+
+def _count(parsed: ParsedEmail) -> None:
+    """The metrics of a message whose objects are stored (counted once its outputs are due)."""
+    for defect in parsed.defects:
+        metrics.DEFECTS.labels(defect=defect).inc()
+    for warning in parsed.warnings:
+        metrics.PARSE_WARNINGS.labels(warning=warning).inc()
+    metrics.ATTACHMENTS.inc(len(parsed.attachments))
+    metrics.ATTACHMENT_BYTES.inc(sum(a.size_bytes for a in parsed.attachments))
+    metrics.PARSE_OUTCOMES.labels(outcome=parsed.fetch_outcome).inc()
+    metrics.PARSED.inc()
 
 
 def _text(record: Record, name: str, required: bool = True) -> str:
