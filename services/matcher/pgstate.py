@@ -16,22 +16,13 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ..common import metrics
 from ..common.adapters.postgres_errors import postgres_boundary
+from ..common.errors import PoisonMessage
 from ..common.identity import bounded_key
 from ..common.messages import Link
+from .batch import Compute, Pending, decided_anew, stored_is_current
 from .decide import CounterKind, Decision
-from .state import Compute, decided_anew, stored_is_current
-
-
-def _key(value: str, kind: str) -> str:
-    """``value`` as the state tables store it: a Message-ID, thread root or sender too long for an
-    index is stored by its digest (the same on every replica and replay, so threads still join);
-    counted. Lookups use ``bounded_key`` itself."""
-    key = bounded_key(value)
-    if key is not value:
-        metrics.KEYS_DIGESTED.labels(kind=kind).inc()
-    return key
+from .pgbatch import decide_in_transaction, key
 
 
 class _View:
@@ -100,6 +91,30 @@ class PostgresState:
             self.close()  # a broken connection cannot be reused; the retry reconnects
             raise
 
+    def decide_batch(self, items: Sequence[Pending]) -> list[Decision | PoisonMessage]:
+        """Every item's decision, the whole batch in one transaction (pgbatch.py). When PostgreSQL
+        refuses a value (poison) the batch is rolled back and redone one transaction per email, so
+        only the email at fault gets its PoisonMessage. Blocks on PostgreSQL; raises TransientError
+        or DependencyConfigError; anything ``compute`` raises passes through (nothing written)."""
+        try:
+            with postgres_boundary():
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                with self._conn.transaction():
+                    outcome = decide_in_transaction(self._conn, items)
+        except PoisonMessage:
+            return [self._one(item) for item in items]
+        except Exception:
+            self.close()
+            raise
+        return list(outcome.decisions)
+
+    def _one(self, item: Pending) -> Decision | PoisonMessage:
+        try:
+            return self.decide_once(item.mailbox_id, item.email_id, item.at, item.compute, item.generation)
+        except PoisonMessage as exc:
+            return exc
+
     @staticmethod
     def _decide(conn: Any, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute,
                 generation: int) -> Decision:
@@ -118,26 +133,26 @@ class PostgresState:
                 if writes.thread:
                     cur.executemany("INSERT INTO matcher_threads (key, entity_type, entity_id, mailbox_id) "
                                     "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                    [(_key(k, "thread_key"), lk.entity_type, lk.entity_id, mailbox_id)
+                                    [(key(k, "thread_key"), lk.entity_type, lk.entity_id, mailbox_id)
                                      for k, lk in writes.thread])
                 if writes.case:
                     c = writes.case
                     cur.execute("INSERT INTO matcher_cases (case_id, mailbox_id, thread_root, number, assignee, "
                                 "team, sender, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                                 "ON CONFLICT DO NOTHING",
-                                (c.case_id, c.mailbox_id, _key(c.root, "thread_root"), c.number, c.assignee, c.team,
-                                 _key(c.sender, "sender"), email_id))
+                                (c.case_id, c.mailbox_id, key(c.root, "thread_root"), c.number, c.assignee, c.team,
+                                 key(c.sender, "sender"), email_id))
                 if writes.lead:
                     mailbox, sender, lead = writes.lead
                     cur.execute("INSERT INTO matcher_leads (mailbox_id, sender, lead_id) VALUES (%s, %s, %s) "
-                                "ON CONFLICT DO NOTHING", (mailbox, _key(sender, "sender"), lead))
+                                "ON CONFLICT DO NOTHING", (mailbox, key(sender, "sender"), lead))
                 if writes.advance_round_robin:
                     cur.execute("UPDATE matcher_mailbox_state SET round_robin_position = round_robin_position + 1 "
                                 "WHERE mailbox_id = %s", (mailbox_id,))
                 if writes.events:
                     cur.executemany("INSERT INTO matcher_sender_events (mailbox_id, kind, email_id, sender, at) "
                                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                    [(mailbox_id, kind, email_id, _key(sender, "sender"), at)
+                                    [(mailbox_id, kind, email_id, key(sender, "sender"), at)
                                      for kind, sender in writes.events])
                 cur.execute("INSERT INTO matcher_decisions (mailbox_id, email_id, decision) VALUES (%s, %s, %s) "
                             "ON CONFLICT (mailbox_id, email_id) DO UPDATE SET decision = EXCLUDED.decision, "

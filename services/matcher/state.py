@@ -2,51 +2,41 @@
 across mailboxes) and per-mailbox counters (round-robin position, autoresponses and cases per
 sender), with the decision of each (mailbox, email) so a replay repeats it instead of deciding again.
 
-``StateStore.decide_once`` is the one entry: under the mailbox's lock it returns the stored decision
-of a replayed email, else computes one against a view of the state and records it together with the
-writes it implies, atomically. ``MemoryState`` serves the CLI and the unit tests; ``PostgresState``
-(pgstate.py) the service.
+``StateStore.decide_once`` decides one email: under the mailbox's lock it returns the stored
+decision of a replayed email, else computes one against a view of the state and records it together
+with the writes it implies, atomically. ``StateStore.decide_batch`` does the same for a poll batch
+at once (batch.py), as one atomic step. ``MemoryState`` serves the CLI and the unit tests;
+``PostgresState`` (pgstate.py) the service.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from ..common.errors import PoisonMessage
+from ..common.identity import bounded_key
 from ..common.messages import Link
-from .decide import CounterKind, Decision, StateView, Writes
+from .batch import BatchView, Compute, Pending, decide_all, decided_anew, stored_is_current
+from .decide import CounterKind, Decision, Writes
 
-Compute = Callable[[StateView], tuple[Decision, Writes]]
+__all__ = ["Compute", "MemoryState", "Pending", "StateStore", "decided_anew", "stored_is_current"]
 
 
 class StateStore(Protocol):
     def decide_once(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, compute: Compute,
                     generation: int = 0) -> Decision: ...
 
-
-def stored_is_current(stored: Decision | None, generation: int) -> bool:
-    """Whether the stored decision answers a record of ``generation``: it does unless a reindex
-    newer than it asks for a new one (a crash replay carries the generation it was decided for)."""
-    return stored is not None and stored.generation >= generation
-
-
-def decided_anew(stored: Decision | None, decision: Decision, writes: Writes,
-                 generation: int) -> tuple[Decision, Writes]:
-    """``compute``'s result for ``generation``. Deciding an email again (a reindex after a directory
-    change) re-links it, but what was said to its sender stays said: no second autoresponse."""
-    decision = decision.model_copy(update={"generation": generation})
-    if stored is None:
-        return decision, writes
-    decision = decision.model_copy(update={
-        "autoreply": None, "actions": [a for a in decision.actions if a.kind != "autoreply_queued"]})
-    writes.events = [(kind, sender) for kind, sender in writes.events if kind != "autoreply"]
-    return decision, writes
+    def decide_batch(self, items: Sequence[Pending]) -> list[Decision | PoisonMessage]:
+        """Each item's decision in order, as ``decide_once`` one after the other would give them;
+        a PoisonMessage for an item whose values the store refuses (the others still decided)."""
 
 
 class MemoryState:
-    """Everything in dicts: for ``mailpipe match`` and tests. Not durable."""
+    """Everything in dicts: for ``mailpipe match`` and tests. Not durable. Keys are stored as the
+    database stores them (``bounded_key``), so both stores behave alike for any value."""
 
     def __init__(self) -> None:
         self.decisions: dict[tuple[str, uuid.UUID], Decision] = {}
@@ -54,24 +44,27 @@ class MemoryState:
         self.cases: dict[tuple[str, str], tuple[str, str, str | None]] = {}  # (mailbox, root) → (id, number, user)
         self.leads: dict[tuple[str, str], str] = {}
         self.round_robin: dict[str, int] = {}
-        self.events: list[tuple[str, CounterKind, str, datetime]] = []
+        # (mailbox, kind, email) → (sender, at): one event per email, as the table's primary key
+        self.events: dict[tuple[str, CounterKind, uuid.UUID], tuple[str, datetime]] = {}
 
     # StateView
     def thread_links(self, keys: Sequence[str]) -> list[Link]:
-        return [lk for k in keys for lk in self.threads.get(k, {}).values()]
+        return [lk for k in dict.fromkeys(map(bounded_key, keys)) for lk in self.threads.get(k, {}).values()]
 
     def case_of_thread(self, mailbox_id: str, root: str) -> tuple[str, str] | None:
-        c = self.cases.get((mailbox_id, root))
+        c = self.cases.get((mailbox_id, bounded_key(root)))
         return (c[0], c[1]) if c else None
 
     def lead_of_sender(self, mailbox_id: str, sender: str) -> str | None:
-        return self.leads.get((mailbox_id, sender))
+        return self.leads.get((mailbox_id, bounded_key(sender)))
 
     def round_robin_position(self, mailbox_id: str) -> int:
         return self.round_robin.get(mailbox_id, 0)
 
     def count_since(self, mailbox_id: str, kind: CounterKind, sender: str, since: datetime) -> int:
-        return sum(1 for m, k, s, t in self.events if m == mailbox_id and k == kind and s == sender and t >= since)
+        sender = bounded_key(sender)
+        return sum(1 for (m, k, _), (s, t) in self.events.items()
+                   if m == mailbox_id and k == kind and s == sender and t >= since)
 
     def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:
         return [(cid, user) for (m, _), (cid, _, user) in self.cases.items()
@@ -85,16 +78,56 @@ class MemoryState:
         if stored is not None and stored_is_current(stored, generation):
             return stored
         decision, writes = decided_anew(stored, *compute(self), generation)
+        self._apply(mailbox_id, email_id, at, writes)
+        self.decisions[key] = decision
+        return decision
+
+    def decide_batch(self, items: Sequence[Pending]) -> list[Decision | PoisonMessage]:
+        """Through the same batch view as PostgresState (read at once, overlaid with the batch's
+        writes), applied only when every item is decided: all or nothing, like its transaction."""
+        view = BatchView(_MemoryLoader(self), dict(self.round_robin))
+        view.prefetch(items)
+        outcome = decide_all(items, dict(self.decisions), view, view.record)
+        for entry in outcome.entries:
+            item = entry.item
+            self._apply(item.mailbox_id, item.email_id, item.at, entry.writes)
+            self.decisions[item.key] = entry.decision
+        return list(outcome.decisions)
+
+    def _apply(self, mailbox_id: str, email_id: uuid.UUID, at: datetime, writes: Writes) -> None:
         for k, lk in writes.thread:
-            self.threads.setdefault(k, {})[(lk.entity_type, lk.entity_id)] = lk
+            self.threads.setdefault(bounded_key(k), {})[(lk.entity_type, lk.entity_id)] = lk
         if writes.case:
             c = writes.case
-            self.cases.setdefault((c.mailbox_id, c.root), (c.case_id, c.number, c.assignee))
+            self.cases.setdefault((c.mailbox_id, bounded_key(c.root)), (c.case_id, c.number, c.assignee))
         if writes.lead:
-            self.leads.setdefault((writes.lead[0], writes.lead[1]), writes.lead[2])
+            self.leads.setdefault((writes.lead[0], bounded_key(writes.lead[1])), writes.lead[2])
         if writes.advance_round_robin:
             self.round_robin[mailbox_id] = self.round_robin.get(mailbox_id, 0) + 1
         for kind, sender in writes.events:
-            self.events.append((mailbox_id, kind, sender, at))
-        self.decisions[key] = decision
-        return decision
+            self.events.setdefault((mailbox_id, kind, email_id), (bounded_key(sender), at))
+
+
+class _MemoryLoader:
+    """batch.Loader over a MemoryState's dicts."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.state = state
+
+    def threads(self, keys: Sequence[str]) -> Iterable[tuple[str, str, str]]:
+        return [(k, t, i) for k in keys for (t, i) in self.state.threads.get(k, {})]
+
+    def cases(self, pairs: Sequence[tuple[str, str]]) -> Iterable[tuple[str, str, str, str]]:
+        return [(m, r, c[0], c[1]) for m, r in pairs if (c := self.state.cases.get((m, r)))]
+
+    def leads(self, pairs: Sequence[tuple[str, str]]) -> Iterable[tuple[str, str, str]]:
+        return [(m, s, lead) for m, s in pairs if (lead := self.state.leads.get((m, s)))]
+
+    def events(self, pairs: Sequence[tuple[str, str]], since: datetime
+               ) -> Iterable[tuple[str, CounterKind, uuid.UUID, str, datetime]]:
+        wanted = set(pairs)
+        return [(m, k, e, s, at) for (m, k, e), (s, at) in self.state.events.items()
+                if (m, s) in wanted and at >= since]
+
+    def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:
+        return self.state.assigned_cases(mailbox_id, users)
