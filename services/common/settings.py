@@ -43,6 +43,32 @@ class KafkaSettings(Section):
     ssl_check_hostname: bool = True
     ssl_cert_file: str | None = Field(None, description="a client certificate, for brokers that demand mutual TLS")
     ssl_key_file: str | None = None
+    # Client tuning, chosen by bench/kafka_tuning.py (figures in docs/operations.md). Every stage
+    # flushes its producer once per poll batch, and a flush sends at once whatever linger waits for.
+    compression_type: Literal["none", "gzip", "lz4", "zstd"] = Field(
+        "none", description="producer record-batch compression; consumers read every codec")
+    linger_seconds: float = Field(0.005, ge=0, le=1, description="how long a producer batch waits to fill "
+                                  "before it is sent; a flush sends it at once")
+    producer_batch_bytes: int = Field(1024 * 1024, ge=1024, description="bytes per partition a producer "
+                                      "collects into one record batch")
+    fetch_min_bytes: int = Field(1, gt=0, description="bytes the broker waits for before it answers a fetch")
+    fetch_max_wait_seconds: float = Field(0.5, ge=0, le=10, description="longest a fetch waits for "
+                                          "fetch_min_bytes")
+    max_partition_fetch_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="bytes per partition one "
+                                           "fetch returns at most (a larger record batch still comes whole)")
+
+    @field_validator("compression_type")
+    @classmethod
+    def _codec_installed(cls, codec: str) -> str:
+        # kafka-python checks its codec library only when the producer is built, and a consumer
+        # only when a compressed batch arrives: a missing one must stop the service at start
+        from kafka import codec as codecs
+
+        installed = {"none": True, "gzip": codecs.has_gzip(), "lz4": codecs.has_lz4(), "zstd": codecs.has_zstd()}
+        if not installed[codec]:
+            package = {"lz4": "lz4", "zstd": "zstandard"}.get(codec, codec)
+            raise ValueError(f"compression {codec} needs the Python package {package}, which is not installed")
+        return codec
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -51,6 +77,9 @@ class KafkaSettings(Section):
                              "MAILPIPE_KAFKA__SASL_PASSWORD")
         if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
             raise ValueError("MAILPIPE_KAFKA__SSL_CERT_FILE and MAILPIPE_KAFKA__SSL_KEY_FILE go together")
+        if self.producer_batch_bytes > self.max_request_bytes:
+            raise ValueError("MAILPIPE_KAFKA__PRODUCER_BATCH_BYTES must not exceed MAILPIPE_KAFKA__MAX_REQUEST_BYTES "
+                             "(a record batch above the topics' max.message.bytes is refused)")
         return self
 
 
