@@ -170,22 +170,24 @@ def test_the_batch_returns_only_once_every_put_finished() -> None:
     assert all(key in s3.objects for key in _referenced(outcomes))
 
 
-def test_a_failing_put_fails_the_batch_after_every_request_ended() -> None:
-    """A transient PUT error is raised for the runtime to retry the batch, and no request of the
-    batch is still running by then (a retry never overlaps the failed run)."""
+@pytest.mark.parametrize("failing", ["get", "put"])
+def test_a_failing_request_fails_the_batch_after_every_request_ended(failing: str) -> None:
+    """A transient GET or PUT error is raised for the runtime to retry the batch, and no request
+    of the batch is still running by then (a retry never overlaps the failed run)."""
     s3 = FakeS3()
     attachments = [f"fail {uid} ".encode() * 1000 for uid in range(1, 7)]
     records = [s3.claim(uid, _message(uid, a), a) for uid, a in enumerate(attachments, 1)]
-    running = []
+    running: list[str] = []
+    fails = "raw/1" if failing == "get" else _att_key(attachments[1])
 
     def flaky(key: str) -> None:
-        running.append(key)
-        time.sleep(0.05)
-        running.remove(key)
-        if key == _att_key(attachments[1]):
+        if key == fails:
             raise TransientError("S3 is away", dependency="s3")
+        running.append(key)
+        time.sleep(0.1)
+        running.remove(key)
 
-    s3.before_put = flaky
+    s3.before_get = s3.before_put = flaky
     with pytest.raises(TransientError):
         ParseStage(s3.get, s3.put, io=IOBounds(threads=4)).handle_batch(records)
     assert running == []
