@@ -20,7 +20,7 @@ from mailpipe.matcher.pgstate import PostgresState
 from mailpipe.matcher.rules.cases import case_id
 from mailpipe.matcher.stage import MatchStage
 
-from tests.support.matcher_crash import AUTOREPLY_LIMIT, PER_THREAD, THREADS, T0, crash_emails
+from tests.support.matcher_crash import AUTOREPLY_LIMIT, PER_THREAD, T0, THREADS, crash_emails
 from tests.unit.test_matcher_state_batch import BOX, batched, crash_matcher, kinds
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
