@@ -29,7 +29,7 @@ DecisionKey = tuple[str, uuid.UUID]  # (mailbox, email)
 
 @dataclass(frozen=True)
 class Reads:
-    """What deciding one email may read of the state: the batch reads these for all at once."""
+    """What deciding one email may read or write of the state: the batch reads these at once."""
 
     thread_keys: tuple[str, ...]
     root: str
@@ -40,7 +40,9 @@ def reads_of(email: ParsedEmail) -> Reads:
     """The thread keys, root and sender ``decide`` will look up for ``email``. Pure."""
     first = addresses.first_sender(email)
     sender = first.address.strip().lower() if first else None  # as decide() derives it
-    return Reads(tuple(threads.thread_keys(email)), threads.thread_root(email), sender)
+    # Its own keys too: a later email of the batch may reply to it, and its writes go there.
+    keys = dict.fromkeys([*threads.thread_keys(email), *threads.index_keys(email)])
+    return Reads(tuple(keys), threads.thread_root(email), sender)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class BatchView:
         # (mailbox, sender) → the time events were read from, and the events by (kind, email)
         self._events: dict[tuple[str, str], tuple[datetime, dict[tuple[CounterKind, uuid.UUID], datetime]]] = {}
         self._new_cases: list[tuple[str, str, str]] = []  # (mailbox, case id, assignee) made in the batch
+        # The batch holds its mailboxes' locks: no one else adds their cases meanwhile.
+        self._assigned: dict[tuple[str, frozenset[str]], dict[str, str]] = {}
 
     def prefetch(self, items: Sequence[Pending]) -> None:
         """Read every foreseen key of ``items`` in one query per table."""
@@ -170,7 +174,10 @@ class BatchView:
         return sum(1 for (k, _), at in self._events[pair][1].items() if k == kind and at >= since)
 
     def assigned_cases(self, mailbox_id: str, users: Collection[str]) -> list[tuple[str, str]]:
-        found = dict(self.loader.assigned_cases(mailbox_id, users))
+        users = frozenset(users)
+        if (mailbox_id, users) not in self._assigned:
+            self._assigned[(mailbox_id, users)] = dict(self.loader.assigned_cases(mailbox_id, users))
+        found = dict(self._assigned[(mailbox_id, users)])
         found.update({c: u for m, c, u in self._new_cases if m == mailbox_id and u in users})
         return list(found.items())
 

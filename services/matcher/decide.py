@@ -144,7 +144,9 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
         else:
             cid = cases.case_id(mailbox_id, root)
             case_number = cases.case_number(cid)
-            pending = _pending_load(state, mailbox_id, index, p.case_team)
+            # Only least-busy weighs the load (a read of every recent case of the mailbox).
+            pending = _pending_load(state, mailbox_id, index, p.case_team) \
+                if p.case_distribution == "least_busy" else {}
             who = cases.distribute(p, index, state.round_robin_position(mailbox_id), pending)
             company = next((lk.entity_id for lk in links if lk.entity_type == "company"), None)
             person = next((lk.entity_id for lk in links if lk.entity_type == "person"), None)

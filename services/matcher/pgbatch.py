@@ -15,8 +15,6 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from ..common import metrics
 from ..common.identity import bounded_key
 from .batch import BatchView, DecisionKey, Entry, Outcome, Pending, decide_all, stored_is_current
@@ -99,13 +97,15 @@ def decide_in_transaction(conn: Any, items: Sequence[Pending]) -> Outcome:
 
 
 def write(conn: Any, entries: Sequence[Entry], before: dict[str, int], after: dict[str, int]) -> None:
-    """Every entry's writes, one pipelined statement per table (ON CONFLICT DO NOTHING as one
-    email at a time did: the first writer of a key wins)."""
-    threads, cases, leads, events = [], [], [], []
-    decisions: dict[DecisionKey, Jsonb] = {}
+    """Every entry's writes, one statement per table over arrays (``unnest``; measured faster than a
+    pipelined ``executemany``: bench/match_state.py), ON CONFLICT DO NOTHING as one email at a time
+    did: the first writer of a key wins."""
+    threads: set[tuple[str, str, str, str]] = set()
+    cases, leads, events = [], [], []
+    decisions: dict[DecisionKey, str] = {}
     for e in entries:
         m, email, w = e.item.mailbox_id, e.item.email_id, e.writes
-        threads += [(key(k, "thread_key"), lk.entity_type, lk.entity_id, m) for k, lk in w.thread]
+        threads.update((key(k, "thread_key"), lk.entity_type, lk.entity_id, m) for k, lk in w.thread)
         if w.case:
             c = w.case
             cases.append((c.case_id, c.mailbox_id, key(c.root, "thread_root"), c.number, c.assignee, c.team,
@@ -113,24 +113,27 @@ def write(conn: Any, entries: Sequence[Entry], before: dict[str, int], after: di
         if w.lead:
             leads.append((w.lead[0], key(w.lead[1], "sender"), w.lead[2]))
         events += [(m, kind, email, key(sender, "sender"), e.item.at) for kind, sender in w.events]
-        decisions[e.item.key] = Jsonb(e.decision.model_dump(mode="json", by_alias=True))  # the last one wins
-    advanced = [(after[m] - before.get(m, 0), m) for m in after if after[m] != before.get(m, 0)]
-    with conn.cursor() as cur:
-        for sql, rows in (
-            ("INSERT INTO matcher_threads (key, entity_type, entity_id, mailbox_id) VALUES (%s, %s, %s, %s) "
-             "ON CONFLICT DO NOTHING", threads),
-            ("INSERT INTO matcher_cases (case_id, mailbox_id, thread_root, number, assignee, team, sender, "
-             "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", cases),
-            ("INSERT INTO matcher_leads (mailbox_id, sender, lead_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-             leads),
-            ("UPDATE matcher_mailbox_state SET round_robin_position = round_robin_position + %s "
-             "WHERE mailbox_id = %s", advanced),
-            ("INSERT INTO matcher_sender_events (mailbox_id, kind, email_id, sender, at) "
-             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", events),
-            ("INSERT INTO matcher_decisions (mailbox_id, email_id, decision) VALUES (%s, %s, %s) "
-             "ON CONFLICT (mailbox_id, email_id) DO UPDATE SET decision = EXCLUDED.decision, "
-             "decided_at = now()",  # only reached for a newer generation, under the lock
-             [(m, e, d) for (m, e), d in decisions.items()]),
-        ):
-            if rows:
-                cur.executemany(sql, rows)
+        decisions[e.item.key] = e.decision.model_dump_json(by_alias=True)  # the last one wins
+    advanced = [(m, after[m] - before.get(m, 0)) for m in sorted(after) if after[m] != before.get(m, 0)]
+    # The thread index is shared by every mailbox: rows in key order, so two replicas inserting the
+    # same keys wait for each other instead of deadlocking (the rest is under the mailbox locks).
+    for sql, types, rows in (
+        ("INSERT INTO matcher_threads (key, entity_type, entity_id, mailbox_id) SELECT * FROM {} "
+         "ON CONFLICT DO NOTHING", "text text text text", sorted(threads)),
+        ("INSERT INTO matcher_cases (case_id, mailbox_id, thread_root, number, assignee, team, sender, created_by) "
+         "SELECT * FROM {} ON CONFLICT DO NOTHING", "text text text text text text text uuid", cases),
+        ("INSERT INTO matcher_leads (mailbox_id, sender, lead_id) SELECT * FROM {} ON CONFLICT DO NOTHING",
+         "text text text", leads),
+        ("UPDATE matcher_mailbox_state s SET round_robin_position = s.round_robin_position + k.n "
+         "FROM {} AS k(m, n) WHERE s.mailbox_id = k.m", "text bigint", advanced),
+        ("INSERT INTO matcher_sender_events (mailbox_id, kind, email_id, sender, at) SELECT * FROM {} "
+         "ON CONFLICT DO NOTHING", "text text uuid text timestamptz", events),
+        ("INSERT INTO matcher_decisions (mailbox_id, email_id, decision) SELECT m, e, d::jsonb FROM {} AS k(m, e, d) "
+         "ON CONFLICT (mailbox_id, email_id) DO UPDATE SET decision = EXCLUDED.decision, "
+         "decided_at = now()",  # only reached for a newer generation, under the lock
+         "text uuid text", [(m, e, d) for (m, e), d in decisions.items()]),
+    ):
+        if rows:
+            columns = list(zip(*rows, strict=True))
+            arrays = ", ".join(f"%b::{t}[]" for t in types.split())  # binary: no escaping
+            conn.execute(sql.format(f"unnest({arrays})"), [list(c) for c in columns])
