@@ -26,7 +26,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -109,39 +111,35 @@ def rules_only(m: Matcher, emails: list[ParsedEmail], batch: int) -> list[Decisi
     return [decide(e, ctx, view, NOW)[0] for e in emails]
 
 
-def run(dsn: str, make: Callable[[Callable[[], Any]], StateStore],
-        how: Callable[[Matcher, list[ParsedEmail], int], list[Decision]], emails: list[ParsedEmail],
-        batch: int) -> tuple[float, list[Decision]]:
-    state = make(lambda: psycopg.connect(dsn))
-    m = matcher(state)
-    started = time.perf_counter()
-    decisions = how(m, emails, batch)
-    seconds = time.perf_counter() - started
-    if isinstance(state, PostgresState):
-        state.close()
-    return len(emails) / seconds, decisions
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--emails", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--chunks", type=int, default=10, help="slices the variants take turns on (a busy machine "
+                    "slows them alike)")
     a = ap.parse_args()
     emails = corpus(a.emails)
-    variants: list[tuple[str, Callable[..., StateStore], Any, bool]] = [
-        ("per email", PostgresState, per_email, True), ("savepoints", SavepointState, per_batch, True),
-        ("per batch", PostgresState, per_batch, True), ("rules only", PostgresState, rules_only, False)]
-    rates: dict[str, float] = {}
-    reference: list[Decision] | None = None
-    for name, make, how, needs_db in variants:
-        if needs_db:
-            with scratch_database(os.environ["MAILPIPE_POSTGRES__DSN"], "bench_match_state") as dsn:
-                rate, decisions = run(dsn, make, how, emails, a.batch)
-            reference = reference or decisions
-            assert decisions == reference, f"{name}: decisions differ from per email"
-        else:
-            rate, decisions = run("", make, how, emails, a.batch)
-        rates[name] = rate
+    variants: list[tuple[str, type[PostgresState], Callable[[Matcher, list[ParsedEmail], int], list[Decision]]]] = [
+        ("per email", PostgresState, per_email), ("savepoints", SavepointState, per_batch),
+        ("per batch", PostgresState, per_batch), ("rules only", PostgresState, rules_only)]
+    seconds = dict.fromkeys((name for name, _, _ in variants), 0.0)
+    decided: dict[str, list[Decision]] = {name: [] for name, _, _ in variants}
+    with ExitStack() as stack:
+        matchers = {}
+        for name, store, _ in variants:  # each store in its own database (rules only never connects)
+            dsn = stack.enter_context(scratch_database(os.environ["MAILPIPE_POSTGRES__DSN"], "bench_match_state"))
+            state = store(partial(psycopg.connect, dsn))
+            stack.callback(state.close)
+            matchers[name] = matcher(state)
+        step = max(a.batch, -(-len(emails) // a.chunks) // a.batch * a.batch)
+        for start in range(0, len(emails), step):
+            for name, _, how in variants:
+                t0 = time.perf_counter()
+                decided[name] += how(matchers[name], emails[start:start + step], a.batch)
+                seconds[name] += time.perf_counter() - t0
+    for name in ("savepoints", "per batch"):
+        assert decided[name] == decided["per email"], f"{name}: decisions differ from per email"
+    rates = {name: len(emails) / s for name, s in seconds.items()}
     print(f"matcher state, {len(emails)} small-corpus emails over {MAILBOXES} mailboxes, batch {a.batch}, "
           f"convert to case + round-robin + autoresponse")
     for name, rate in rates.items():
