@@ -150,3 +150,25 @@ def test_a_read_the_prefetch_did_not_foresee_is_loaded_on_demand() -> None:
     assert view.count_since(BOX, "case", "someone@x", T0) == 0
     assert view.count_since(BOX, "case", "someone@x", T0 - timedelta(days=1)) == 0  # earlier: read again
     assert loader.calls == {"cases": 1, "events": 2}
+
+
+def test_handle_batch_poisons_an_invalid_envelope_only_and_decides_the_rest_in_one_step() -> None:
+    from mailpipe.common.errors import PoisonMessage
+    from mailpipe.common.messages import ParsedEnvelope, encode
+    from mailpipe.common.runtime.ports import Record
+    from mailpipe.matcher.stage import MatchStage
+
+    class CountingState(MemoryState):
+        batches = 0
+
+        def decide_batch(self, items: Sequence[Pending]) -> list[Decision | PoisonMessage]:
+            CountingState.batches += 1
+            return super().decide_batch(items)
+
+    emails = crash_emails(BOX, "u")[:3]
+    records = [Record("mail.parsed", 0, n, None, encode(ParsedEnvelope(producer="t", payload=e)))
+               for n, e in enumerate(emails)]
+    records.insert(1, Record("mail.parsed", 0, 9, None, b"{not json"))
+    outcomes = MatchStage(crash_matcher(CountingState())).handle_batch(records)
+    assert [type(o).__name__ for o in outcomes] == ["list", "PoisonMessage", "list", "list"]
+    assert CountingState.batches == 1
