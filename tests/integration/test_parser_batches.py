@@ -169,6 +169,7 @@ def test_a_batch_mixing_claim_checks_inline_records_and_a_missing_claim_check(un
         with lock:
             threads.append(threading.current_thread().name)
             puts[key] += 1
+        time.sleep(0.2)  # a slow S3: an output sent before its PUT finished would find no object
         put_at(setup.s3, setup.bucket, key, data)
 
     stage = Recorded(ParseStage(fetch, store, io=IOBounds(threads=4)), setup.out)
