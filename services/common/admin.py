@@ -1,4 +1,8 @@
-"""Operator tasks behind the CLI: create topics, migrate the database, load a CRM directory."""
+"""Operator tasks behind the CLI: create topics, migrate the database, load a CRM directory.
+
+The client factories and settings are imported by the tasks that use them, not here:
+``read_entities`` also serves ``mailpipe match``, which must start without Kafka, PostgreSQL
+or pydantic-settings loaded."""
 
 from __future__ import annotations
 
@@ -10,15 +14,8 @@ from typing import Any
 
 import yaml
 
-from . import clients, db
 from .errors import ConfigError
 from .messages import Entity, EntityEnvelope, encode, routing_headers
-from .settings import PostgresSettings, ServiceSettings, load
-from .topics import ENTITIES, load_specs
-
-
-class _PostgresOnly(ServiceSettings):
-    postgres: PostgresSettings
 
 
 def create_topics(add_partitions: bool = False) -> dict[str, Any]:
@@ -28,7 +25,10 @@ def create_topics(add_partitions: bool = False) -> dict[str, Any]:
     for too few partitions unless ``add_partitions``, Kafka errors classified)."""
     from kafka.errors import KafkaError
 
+    from . import clients
     from .adapters.kafka_errors import translate
+    from .settings import ServiceSettings, load
+    from .topics import load_specs
     from .topicsync import sync_topics
 
     settings = load(ServiceSettings)
@@ -45,6 +45,12 @@ def create_topics(add_partitions: bool = False) -> dict[str, Any]:
 
 def migrate_db() -> dict[str, list[str]]:
     """Apply pending migrations; returns their names."""
+    from . import clients, db
+    from .settings import PostgresSettings, ServiceSettings, load
+
+    class _PostgresOnly(ServiceSettings):
+        postgres: PostgresSettings
+
     settings = load(_PostgresOnly)
     with clients.connect_postgres(settings.postgres) as conn:
         return {"applied": db.migrate(conn)}
@@ -91,6 +97,10 @@ def read_entities(path: Path) -> list[Entity]:
 
 def load_directory(path: Path) -> dict[str, int]:
     """Publish every entity of ``path`` to ``crm.entities`` (keyed ``type:id``) and wait for acks."""
+    from . import clients
+    from .settings import ServiceSettings, load
+    from .topics import ENTITIES
+
     settings = load(ServiceSettings)
     entities = read_entities(path)
     producer = clients.make_producer(settings.kafka)

@@ -1,17 +1,17 @@
 """``mailpipe dlq list|show|replay``: read and replay the ``*.dlq`` topics (docs/operations.md).
 
-list and show print to stdout (text, or JSON lines with ``--json``); replay prints one line per
-dead letter and a summary on stdout, and its progress on stderr. Exit codes: 0 done, 1 a record
-was not found or not replayed, 2 bad arguments or configuration.
+The handlers return what the CLI prints: list and replay stream one line per dead letter (text,
+or a JSON object with ``--json``), replay ending with a summary line and reporting its progress on
+stderr; show returns the text block or the JSON document. Exit codes: 0 done, 1 a record was not
+found or not replayed, 2 bad arguments or configuration.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +25,8 @@ from .settings import ServiceSettings, load
 PROGRESS_EVERY = 1000
 
 
-def register(sub: Any) -> None:
-    """Add the ``dlq`` subcommand (list, show, replay) to the ``mailpipe`` CLI."""
-    dlq = sub.add_parser("dlq", help="list, show and replay dead letters (the *.dlq topics)")
+def add_dlq(dlq: argparse.ArgumentParser) -> None:
+    """The ``dlq`` subcommand's actions (list, show, replay) and their arguments."""
     actions = dlq.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="one line per dead letter: id, time, source, stage, reason, error")
     _filters(listing)
@@ -59,22 +58,23 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", default=None, help="dead-lettered since: 2h, 30m, 7d, 2026-05-01, an ISO date-time")
 
 
-def list_command(args: argparse.Namespace) -> int:
+def list_command(args: argparse.Namespace) -> Iterator[Any]:
+    """A header and one text line per dead letter, or one summary object each with --json."""
     with _session(args.topic, ids=None) as session:
         ledger = ReplayLedger.load(session.consumer, session.topics)
         selection = _selection(args)
         if not args.json:
-            print(dlqview.LIST_HEADER)
+            yield dlqview.LIST_HEADER
         for topic in session.topics:
             for letter in session.reader.read(topic, selection):
                 replay = ledger.replay_of(letter)
                 if args.pending and dlqview.status(letter, replay) != "pending":
                     continue
-                print(json.dumps(dlqview.summary(letter, replay)) if args.json else dlqview.list_line(letter, replay))
-    return 0
+                yield dlqview.summary(letter, replay) if args.json else dlqview.list_line(letter, replay)
 
 
-def show_command(args: argparse.Namespace) -> int:
+def show_command(args: argparse.Namespace) -> Any:
+    """One dead letter as text, or its JSON document with --json; exit status 1 when not found."""
     wanted = DeadLetterId.parse(args.id)
     with _session([wanted.topic], ids=[wanted]) as session:
         found = session.reader.read(wanted.topic, Selection(ids=frozenset([wanted]))) if session.topics else iter(())
@@ -83,14 +83,12 @@ def show_command(args: argparse.Namespace) -> int:
             print(f"mailpipe dlq show: no record at {wanted} (expired, or never written)", file=sys.stderr)
             return 1
         replay = ReplayLedger.load(session.consumer, session.topics).replay_of(letter)
-    if args.json:
-        print(json.dumps(dlqview.detail(letter, replay), indent=2, ensure_ascii=False))
-    else:
-        print(dlqview.show_text(letter, replay, args.max_bytes))
-    return 0
+    return dlqview.detail(letter, replay) if args.json else dlqview.show_text(letter, replay, args.max_bytes)
 
 
-def replay_command(args: argparse.Namespace) -> int:
+def replay_command(args: argparse.Namespace) -> Generator[Any, None, int]:
+    """One line (or object) per dead letter as it is replayed, then the summary; exit status 1
+    when any was not found or not replayed."""
     ids = [DeadLetterId.parse(i) for part in args.ids or () for i in part.split(",") if i.strip()]
     counts: dict[str, int] = {}
     with _session(args.topic or [i.topic for i in ids], ids=ids) as session:
@@ -107,10 +105,10 @@ def replay_command(args: argparse.Namespace) -> int:
                                 progress=_progress, progress_every=max(1, args.progress_every))
             for outcome in replayer.run(session.topics, _selection(args, ids)):
                 counts[outcome.status] = counts.get(outcome.status, 0) + 1
-                print(json.dumps(outcome.__dict__) if args.json else dlqview.outcome_line(outcome), flush=True)
+                yield dict(outcome.__dict__) if args.json else dlqview.outcome_line(outcome)
         finally:
             producer.close(timeout=10)
-    print(json.dumps({"summary": counts}) if args.json else dlqview.summary_line(counts, args.dry_run))
+    yield {"summary": counts} if args.json else dlqview.summary_line(counts, args.dry_run)
     return 1 if counts.get(FAILED) or counts.get(NOT_FOUND) else 0
 
 
@@ -152,14 +150,29 @@ def _session(named: list[str], ids: list[DeadLetterId] | None) -> Iterator[_Sess
         consumer.close(autocommit=False)
 
 
-def _failures(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Kafka and transient failures print one line and exit 1 instead of a traceback."""
-    def run(args: argparse.Namespace) -> int:
-        from kafka.errors import KafkaError
-
+def _failures(handler: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
+    """Kafka and transient failures print one line and exit 1 instead of a traceback, also when
+    they happen while the CLI prints a stream (the lines already printed stay)."""
+    def run(args: argparse.Namespace) -> Any:
         try:
-            return handler(args)
-        except (TransientError, KafkaError) as exc:
-            print(f"mailpipe dlq {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
+            result = handler(args)
+        except Exception as exc:
+            return _failed(args, exc)
+        return _guarded(args, result) if isinstance(result, Generator) else result
     return run
+
+
+def _guarded(args: argparse.Namespace, lines: Generator[Any, None, Any]) -> Generator[Any, None, int]:
+    try:
+        return int((yield from lines) or 0)
+    except Exception as exc:
+        return _failed(args, exc)
+
+
+def _failed(args: argparse.Namespace, exc: Exception) -> int:
+    from kafka.errors import KafkaError
+
+    if not isinstance(exc, (TransientError, KafkaError)):
+        raise exc
+    print(f"mailpipe dlq {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1

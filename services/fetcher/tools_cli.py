@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from ..cli import print_json
-from .accounts.ops import Ops, with_ops
+from .accounts.cli import returning
+from .accounts.ops import Ops
 from .leases import HANDOVER_WAIT_SECONDS
 
 
@@ -53,28 +54,27 @@ def _wait_flag(p: argparse.ArgumentParser) -> None:
                         f"(default {HANDOVER_WAIT_SECONDS:g})")
 
 
-def _run(fn: Any) -> int:
+def _run(fn: Any) -> Any:
+    """What the tool returned, for the CLI to print (None: nothing to print)."""
     from . import tools
 
-    def go(ops: Ops) -> int:
-        result = fn(ops, tools)
-        return 0 if result is None else print_json(result)
-    return with_ops(go)
+    return returning(lambda ops: fn(ops, tools))
 
 
-def _overview(a: argparse.Namespace) -> int:
-    def show(ops: Ops, tools: Any) -> None:
+def _overview(a: argparse.Namespace) -> Any:
+    def show(ops: Ops, tools: Any) -> Any:
         from dataclasses import asdict
 
         from .overview import overview
 
         rows = overview(ops, a.id, a.date)
-        if a.json:
-            print_json([asdict(r) for r in rows])
-            return
-        print(f"{len(rows)} message(s) on {a.date} in {a.id}")
-        for r in rows:
-            print(f"  {r.folder:<16} uid {r.uid:<7} {r.size:>9} B  {r.sender[:30]:<30}  {r.subject[:40]:<40}  "
-                  f"{r.what_happened}")
+        return [asdict(r) for r in rows] if a.json else _overview_lines(a, rows)
 
     return _run(show)
+
+
+def _overview_lines(a: argparse.Namespace, rows: list[Any]) -> Iterator[str]:
+    yield f"{len(rows)} message(s) on {a.date} in {a.id}"
+    for r in rows:
+        yield (f"  {r.folder:<16} uid {r.uid:<7} {r.size:>9} B  {r.sender[:30]:<30}  {r.subject[:40]:<40}  "
+               f"{r.what_happened}")

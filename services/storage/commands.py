@@ -20,14 +20,17 @@ from .settings import StorageSettings
 
 log = logging.getLogger(__name__)
 
-def register(sub: Any) -> None:
-    """Add the ``retention`` subcommand to the ``mailpipe`` CLI."""
-    p = sub.add_parser("retention", help="delete mails and attachments past their mailbox's limits")
+
+def add_retention(p: argparse.ArgumentParser) -> None:
+    """The ``retention`` subcommand's arguments."""
     p.add_argument("action", choices=["run"])
     p.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
     p.add_argument("--batch", type=int, default=500, help="rows per transaction")
     p.set_defaults(handler=run)
-    e = sub.add_parser("emails", help="list stored emails by linked entity, mailbox and date")
+
+
+def add_emails(e: argparse.ArgumentParser) -> None:
+    """The ``emails`` subcommand's arguments."""
     e.add_argument("action", choices=["list", "serve"],
                    help="list: print as JSON; serve: the same reads as a read-only HTTP API (GET /emails, "
                         "/openapi.json, and /healthz, /readyz for probes) on MAILPIPE_STORAGE__API_HOST/_PORT "
@@ -57,22 +60,20 @@ def load_mailboxes(settings: StorageSettings, timeout_seconds: float) -> Mailbox
     return mailboxes
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..cli import print_json
-
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``retention run`` deleted (or, with --dry-run, would delete)."""
     settings = load(StorageSettings)
     mailboxes = load_mailboxes(settings, settings.storage.ready_timeout_seconds)
     policies = {m: c.options for m, c in mailboxes.configs.items()}
     with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
         report = run_retention(conn, clients.make_s3(settings.s3), settings.s3.bucket, policies,
                                datetime.now(UTC), dry_run=args.dry_run, batch=args.batch)
-    return print_json({"dry_run": args.dry_run, "sightings": report.sightings, "emails": report.emails,
-                       "attachments": report.attachments, "objects": report.objects})
+    return {"dry_run": args.dry_run, "sightings": report.sightings, "emails": report.emails,
+            "attachments": report.attachments, "objects": report.objects}
 
 
-def list_command(args: argparse.Namespace) -> int:
-    from ..cli import print_json
-
+def list_command(args: argparse.Namespace) -> Any:
+    """``emails list``: the rows; ``emails serve``: the server's exit status once drained."""
     if args.action == "serve":
         return serve()
     entity = None
@@ -86,7 +87,7 @@ def list_command(args: argparse.Namespace) -> int:
     settings = load(StorageSettings)
     with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
         rows = list_emails(conn, viewer, entity, args.mailbox, args.date, args.limit)
-    return print_json(rows)
+    return rows
 
 
 def serve() -> int:

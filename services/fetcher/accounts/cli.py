@@ -2,7 +2,8 @@
 
 Secrets never go on the command line (where ``ps`` shows them): ``--password-env VAR``,
 ``--password-file PATH``, or a prompt. ``add`` and ``set`` check the setup (log in, list folders)
-before saving, and name the field to fix when that fails.
+before saving, and name the field to fix when that fails. Handlers return what the CLI prints
+(a JSON document, text lines, or an exit status after a message on stderr).
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
-from ...cli import print_json
 from ...common.errors import ConfigError
 from ..errors import MailboxUnavailable
 from ..folders import selection
@@ -26,12 +27,14 @@ from .presets import PRESETS
 from .secrets import generate_key
 from .spec import build_account, load_specs, merge_secrets, resolve_secrets, same_secrets
 
+T = TypeVar("T")
 
-def register(sub: Any) -> None:
-    """Add the ``accounts`` subcommands to the ``mailpipe`` CLI."""
-    accounts = sub.add_parser("accounts", help="mailboxes to import from").add_subparsers(dest="action", required=True)
+
+def add_accounts(parser: argparse.ArgumentParser) -> None:
+    """The ``accounts`` subcommands and their arguments."""
+    accounts = parser.add_subparsers(dest="action", required=True)
     p = accounts.add_parser("generate-key", help="print a new key for MAILPIPE_SECRETS__KEYS")
-    p.set_defaults(handler=lambda a: print(generate_key()) or 0)
+    p.set_defaults(handler=lambda a: generate_key())
     for name in ("add", "set"):
         p = accounts.add_parser(name, help=f"{name} an account (checked before saving)")
         p.add_argument("id")
@@ -60,11 +63,18 @@ def register(sub: Any) -> None:
     p.add_argument("--prune", action="store_true", help="remove accounts that are not in the file")
     p.set_defaults(handler=_apply)
     p = accounts.add_parser("rotate-key", help="re-seal every secret with the first key of MAILPIPE_SECRETS__KEYS")
-    p.set_defaults(handler=lambda a: with_ops(lambda ops: print_json({"resealed": store.rotate_all(ops.conn,
-                                                                                                  ops.box)})))
+    p.set_defaults(handler=lambda a: returning(lambda ops: {"resealed": store.rotate_all(ops.conn, ops.box)}))
     from ..tools_cli import register_tools
 
     register_tools(accounts)
+
+
+def returning(fn: Callable[[Ops], T]) -> T | int:
+    """``fn``'s result with an Ops (``with_ops``), or the exit status with_ops chose for an unknown
+    account or a mailbox that cannot be read (its message already on stderr)."""
+    result: list[T] = []
+    status = with_ops(lambda ops: result.append(fn(ops)))
+    return result[0] if result else status
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:
@@ -131,8 +141,8 @@ def _secret_refs(a: argparse.Namespace) -> dict[str, Any]:
     return dict(resolve_secrets(refs, "flags"))
 
 
-def _add(a: argparse.Namespace) -> int:
-    def go(ops: Ops) -> int:
+def _add(a: argparse.Namespace) -> Any:
+    def go(ops: Ops) -> Any:
         if store.get(ops.conn, a.id) is not None:
             raise ConfigError(f"account {a.id} exists; change it with `mailpipe accounts set {a.id}`")
         account = build_account(_fields_from_flags(a, {"id": a.id}), "flags")
@@ -140,18 +150,18 @@ def _add(a: argparse.Namespace) -> int:
         if account.auth == "password" and "password" not in given:
             given["password"] = getpass.getpass(f"password for {account.username}: ") if sys.stdin.isatty() else ""
         return _check_and_save(ops, account, merge_secrets(None, given), a.no_check, ask_folders=a.folders is None)
-    return with_ops(go)
+    return returning(go)
 
 
-def _set(a: argparse.Namespace) -> int:
-    def go(ops: Ops) -> int:
+def _set(a: argparse.Namespace) -> Any:
+    def go(ops: Ops) -> Any:
         stored = ops.stored(a.id)
         account = build_account(_fields_from_flags(a, stored.account.model_dump(mode="json")), "flags")
         return _check_and_save(ops, account, merge_secrets(ops.secrets(stored), _secret_refs(a)), a.no_check, False)
-    return with_ops(go)
+    return returning(go)
 
 
-def _check_and_save(ops: Ops, account: Account, secrets: Any, no_check: bool, ask_folders: bool) -> int:
+def _check_and_save(ops: Ops, account: Account, secrets: Any, no_check: bool, ask_folders: bool) -> Any:
     if not no_check:
         try:
             report = ops.check(account, secrets)
@@ -172,55 +182,56 @@ def _check_and_save(ops: Ops, account: Account, secrets: Any, no_check: bool, as
                 return EXIT_CHECK_FAILED
             account = account.model_copy(update={"folders": folders})
     created = ops.save(account, secrets)
-    return print_json({"account": account.id, "created": created, "checked": not no_check,
-                 "folders": [f.name for f in account.folders if f.sync]})
+    return {"account": account.id, "created": created, "checked": not no_check,
+            "folders": [f.name for f in account.folders if f.sync]}
 
 
-def _check(a: argparse.Namespace) -> int:
-    def go(ops: Ops) -> int:
+def _check(a: argparse.Namespace) -> Any:
+    def go(ops: Ops) -> dict[str, Any]:
         stored = ops.stored(a.id)
         report = ops.check(stored.account, ops.secrets(stored))
-        return print_json({"account": a.id, "ok": True, "messages": report.messages,
-                     "folders": [{"name": n, "role": r} for n, r in report.roles().items()]})
-    return with_ops(go)
+        return {"account": a.id, "ok": True, "messages": report.messages,
+                "folders": [{"name": n, "role": r} for n, r in report.roles().items()]}
+    return returning(go)
 
 
-def _list(a: argparse.Namespace) -> int:
-    def go(ops: Ops) -> int:
+def _list(a: argparse.Namespace) -> Any:
+    def go(ops: Ops) -> Any:
         rows: list[dict[str, Any]] = [{"id": s.account.id, "protocol": s.account.protocol, "server": s.account.server,
                  "enabled": s.account.enabled, "push": s.account.push, "held_by": s.status.lease_owner,
                  "last_success": s.status.last_success_at, "failures": s.status.failures,
                  "last_error": f"{s.status.last_error_kind}: {s.status.last_error}" if s.status.last_error else None,
                  "next_run": s.status.next_run_at} for s in store.all_accounts(ops.conn)]
-        if a.json:
-            return print_json(rows)
-        print(f"{'ID':<24} {'PROTO':<5} {'ON':<3} {'PUSH':<4} {'LAST SUCCESS':<20} {'FAIL':>4}  LAST ERROR")
-        for r in rows:
-            when = r["last_success"].strftime("%Y-%m-%d %H:%M:%S") if r["last_success"] else "never"
-            print(f"{r['id']:<24} {r['protocol']:<5} {'yes' if r['enabled'] else 'no':<3} "
-                  f"{'yes' if r['push'] else 'no':<4} {when:<20} {r['failures']:>4}  {r['last_error'] or ''}")
-        return 0
-    return with_ops(go)
+        return rows if a.json else _list_lines(rows)
+    return returning(go)
 
 
-def _show(a: argparse.Namespace) -> int:
-    def go(ops: Ops) -> int:
+def _list_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
+    yield f"{'ID':<24} {'PROTO':<5} {'ON':<3} {'PUSH':<4} {'LAST SUCCESS':<20} {'FAIL':>4}  LAST ERROR"
+    for r in rows:
+        when = r["last_success"].strftime("%Y-%m-%d %H:%M:%S") if r["last_success"] else "never"
+        yield (f"{r['id']:<24} {r['protocol']:<5} {'yes' if r['enabled'] else 'no':<3} "
+               f"{'yes' if r['push'] else 'no':<4} {when:<20} {r['failures']:>4}  {r['last_error'] or ''}")
+
+
+def _show(a: argparse.Namespace) -> Any:
+    def go(ops: Ops) -> dict[str, Any]:
         stored = ops.stored(a.id)
         secrets = ops.secrets(stored)
         doc = stored.account.model_dump(mode="json")
         doc["effective_port"] = stored.account.effective_port
         doc["secrets"] = {k: "set" if v is not None else "not set" for k, v in secrets if k != "oauth2_expires_at"}
         doc["status"] = stored.status.__dict__
-        return print_json(doc)
-    return with_ops(go)
+        return doc
+    return returning(go)
 
 
-def _remove(a: argparse.Namespace) -> int:
-    return with_ops(lambda ops: print_json({"account": a.id, "removed": ops.remove(a.id)}))
+def _remove(a: argparse.Namespace) -> Any:
+    return returning(lambda ops: {"account": a.id, "removed": ops.remove(a.id)})
 
 
-def _folders(a: argparse.Namespace) -> int:
-    def go(ops: Ops) -> int:
+def _folders(a: argparse.Namespace) -> Any:
+    def go(ops: Ops) -> Iterator[str]:
         stored = ops.stored(a.id)
         report = ops.check(stored.account, ops.secrets(stored))
         roles = dict(r.split("=", 1) for r in a.role)
@@ -234,13 +245,12 @@ def _folders(a: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise ConfigError(f"folders: {exc}") from None
             ops.save(account, report.secrets)
-        _print_folders(report.roles() | roles, chosen)
-        return 0
-    return with_ops(go)
+        return iter(_folder_lines(report.roles() | roles, chosen))
+    return returning(go)
 
 
-def _apply(a: argparse.Namespace) -> int:
-    def go(ops: Ops) -> int:
+def _apply(a: argparse.Namespace) -> Any:
+    def go(ops: Ops) -> tuple[dict[str, list[str]], int]:
         result: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "removed": [], "failed": []}
         wanted = load_specs(a.file)
         for account, given in wanted:
@@ -263,13 +273,17 @@ def _apply(a: argparse.Namespace) -> int:
             for s in store.all_accounts(ops.conn):
                 if s.account.id not in keep and ops.remove(s.account.id):
                     result["removed"].append(s.account.id)
-        print_json(result)
-        return EXIT_CHECK_FAILED if result["failed"] else 0
-    return with_ops(go)
+        return result, EXIT_CHECK_FAILED if result["failed"] else 0
+    return returning(go)
+
+
+def _folder_lines(roles: dict[str, Any], chosen: list[str]) -> list[str]:
+    return [f"  [{'x' if name in chosen else ' '}] {name:<40} {role or ''}"
+            for name, role in sorted(roles.items(), key=lambda kv: (kv[0] != "INBOX", kv[0].lower()))]
 
 
 def _print_folders(roles: dict[str, Any], chosen: list[str]) -> None:
-    for name, role in sorted(roles.items(), key=lambda kv: (kv[0] != "INBOX", kv[0].lower())):
-        print(f"  [{'x' if name in chosen else ' '}] {name:<40} {role or ''}")
+    for line in _folder_lines(roles, chosen):  # shown before the interactive prompt, so printed here
+        print(line)
 
 
