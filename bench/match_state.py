@@ -15,7 +15,8 @@ variant in its own scratch database and in poll order:
 - ``rules only``: ``decide`` against a state view with nothing recorded (bench/match.py's NoState):
   the rules' own cost, the floor no store can beat.
 
-Prints emails/s and the ratios to ``per email``. Needs MAILPIPE_POSTGRES__DSN (the local stack).
+Prints emails/s, the ratios to ``per email`` and this process's CPU per email (the matcher's
+share; PostgreSQL's is the rest of the wall time on an idle machine). Needs MAILPIPE_POSTGRES__DSN (the local stack).
 Run: ``.venv/bin/python bench/match_state.py [--emails N] [--batch 100]``.
 """
 
@@ -123,6 +124,7 @@ def main() -> None:
         ("per email", PostgresState, per_email), ("savepoints", SavepointState, per_batch),
         ("per batch", PostgresState, per_batch), ("rules only", PostgresState, rules_only)]
     seconds = dict.fromkeys((name for name, _, _ in variants), 0.0)
+    cpu = dict.fromkeys(seconds, 0.0)  # this process's CPU: the matcher's share of the e2e CPU table
     decided: dict[str, list[Decision]] = {name: [] for name, _, _ in variants}
     with ExitStack() as stack:
         matchers = {}
@@ -134,9 +136,10 @@ def main() -> None:
         step = max(a.batch, -(-len(emails) // a.chunks) // a.batch * a.batch)
         for start in range(0, len(emails), step):
             for name, _, how in variants:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 decided[name] += how(matchers[name], emails[start:start + step], a.batch)
                 seconds[name] += time.perf_counter() - t0
+                cpu[name] += time.process_time() - c0
     for name in ("savepoints", "per batch"):
         assert decided[name] == decided["per email"], f"{name}: decisions differ from per email"
     rates = {name: len(emails) / s for name, s in seconds.items()}
@@ -144,7 +147,7 @@ def main() -> None:
           f"convert to case + round-robin + autoresponse")
     for name, rate in rates.items():
         print(f"  {name:<11} {rate:>9,.0f} emails/s  {1000 / rate:6.3f} ms/email  "
-              f"{rate / rates['per email']:5.1f}x per email")
+              f"{rate / rates['per email']:5.1f}x per email  matcher CPU {1000 * cpu[name] / len(emails):.3f} ms/email")
 
 
 if __name__ == "__main__":
