@@ -4,7 +4,7 @@ The order inside the transaction: lock every mailbox of the batch (its ``matcher
 row, in sorted order so two replicas with overlapping batches queue instead of deadlocking), read
 the batch's stored decisions in one query, read what the others may look up (batch.BatchView, one
 query per table), decide them in record order, then write every decision and state change with one
-pipelined ``executemany`` per table. Reads happen after the locks are held, so a replica that
+``INSERT ... SELECT FROM unnest(arrays)`` per table. Reads happen after the locks are held, so a replica that
 waited for another's batch sees all of it. Nothing is committed until the whole batch is decided.
 """
 
