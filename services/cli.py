@@ -50,8 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument tree. With ``argv`` only the command it names gets its arguments (its module
     is imported); the others appear by name and help. Without ``argv`` every command is complete."""
-    parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__.splitlines()[0].strip("`"))
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     wanted = _command_of(argv) if argv is not None else None
     for name, (help_line, target) in COMMANDS.items():
@@ -103,10 +103,15 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
-def _version() -> str:
-    from importlib.metadata import version
+class _Version(argparse.Action):
+    """``--version``: reads the installed package's metadata only when asked (importlib.metadata
+    costs as much as argparse itself, on every command)."""
 
-    return version("mailpipe")
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version
+
+        print(f"{parser.prog} {version('mailpipe')}")
+        parser.exit()
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:

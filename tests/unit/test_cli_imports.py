@@ -32,6 +32,7 @@ sys.exit(code)
 def loaded_packages(*argv: str) -> set[str]:
     done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("mailpipe " if argv == ("--version",) else "{")
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
