@@ -1,10 +1,13 @@
 """``mailpipe parse`` over many files: one JSON object per line, in the order given, an error
-object for each file that cannot be read or parsed, and a non-zero exit only at the end."""
+object for each file that cannot be read or parsed, and a non-zero exit only at the end; the
+same JSON Lines from ``mailpipe match`` given several emails."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,25 @@ def test_one_broken_file_exits_one_with_the_reason_on_stderr(tmp_path: Path,
     assert main(["parse", str(empty)]) == 1
     out, err = capsys.readouterr()
     assert out == "" and "dead letter (not_mail)" in err
+
+
+def test_dash_reads_the_message_from_standard_input() -> None:
+    done = subprocess.run([sys.executable, "-m", "mailpipe", "parse", "-"], input=GOOD[0].read_bytes(),
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = stage_payload(GOOD[0])
+    expected["sighting"]["folder"] = "-"  # type: ignore[index]
+    assert json.loads(done.stdout) == expected
+
+
+def test_match_of_several_emails_prints_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = tmp_path / "directory.yaml"
+    directory.write_text("- {type: company, id: '1', name: Acme, hostnames: [acme.example]}\n")
+    missing = tmp_path / "missing.eml"
+    code = main(["match", "--directory", str(directory), str(GOOD[0]), str(missing), str(GOOD[1])])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert [line["file"] for line in lines] == [str(GOOD[0]), str(missing), str(GOOD[1])]
+    assert lines[1]["error"]["reason"] == "unreadable"
+    assert lines[0]["message_id"] == stage_payload(GOOD[0])["message_id"]
+    assert lines[0]["links"] and lines[2]["links"]  # both from acme.example: the company by its host
