@@ -7,6 +7,7 @@ settings libraries) cost most of a second to import and neither command needs th
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -58,3 +59,20 @@ def test_help_lists_every_command_without_importing_them() -> None:
                     "emails", "dlq"):
         assert command in done.stdout
     assert sorted(set(json.loads(done.stderr.strip().splitlines()[-1])) & (CLIENTS | {"pydantic"})) == []
+
+
+def test_every_command_of_the_table_is_wired() -> None:
+    """Each COMMANDS entry names a function that exists and gives its command a handler (or
+    actions that each have one): the table is the only place a command is declared."""
+    from mailpipe.cli import COMMANDS, build_parser
+
+    def handled(parser: argparse.ArgumentParser) -> bool:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if actions:
+            return all(handled(p) for p in actions[0].choices.values())
+        return parser.get_default("handler") is not None
+
+    for name in COMMANDS:
+        parser = build_parser([name])
+        command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        assert handled(command), name
