@@ -111,7 +111,7 @@ def _codec(declared: str | None) -> str:
         return ""
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name ("embedded null character")
         return ""
 
 

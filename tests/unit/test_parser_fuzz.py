@@ -63,3 +63,11 @@ def test_mutated_messages_end_parsed_or_dead_lettered(raw: bytes) -> None:
     assert envelope.payload.size_bytes == len(raw)
     for key, data in stored.items():
         assert key.endswith(hashlib.sha256(data).hexdigest())
+
+
+def test_a_nul_in_a_charset_name_is_an_unknown_charset_not_a_crash() -> None:
+    """Found by the test above: codecs.lookup raises ValueError (not LookupError) for a NUL."""
+    raw = (b"From: a@acme.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=\"\x00UTF-8\"\r\n\r\nHi Bob\r\n")
+    [out] = ParseStage(lambda key: b"", lambda key, data: None, LIMITS).handle(_record(raw))
+    assert "Hi Bob" in ParsedEnvelope.model_validate_json(out.value or b"").payload.text_body
