@@ -46,8 +46,8 @@ class KafkaSettings(Section):
     # Client tuning, chosen by bench/kafka_tuning.py (figures in docs/operations.md). Every stage
     # flushes its producer once per poll batch, and a flush sends at once whatever linger waits for.
     compression_type: Literal["none", "gzip", "lz4", "zstd"] = Field(
-        "none", description="producer record-batch compression; consumers read every codec")
-    linger_seconds: float = Field(0.005, ge=0, le=1, description="how long a producer batch waits to fill "
+        "lz4", description="producer record-batch compression; consumers read every codec")
+    linger_seconds: float = Field(0.1, ge=0, le=1, description="how long a producer batch waits to fill "
                                   "before it is sent; a flush sends it at once")
     producer_batch_bytes: int = Field(1024 * 1024, ge=1024, description="bytes per partition a producer "
                                       "collects into one record batch")
