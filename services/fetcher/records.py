@@ -10,9 +10,10 @@ from functools import cached_property
 
 from ..common.identity import normalize_message_id
 from ..common.messages import Sighting
+from ..common.rawrecord import RawRecord
 from ..common.runtime import dlq as dlq_headers
 from ..common.runtime.ports import Output
-from ..common.topics import RAW, REINDEX_GENERATION, dlq
+from ..common.topics import RAW, dlq
 
 OVER_SIZE_LIMIT = "over_size_limit"
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
@@ -72,24 +73,8 @@ def raw_record(msg: Fetched, claim_check_key: str | None = None, topic: str = RA
     spreads over every partition. With ``claim_check_key`` the body is in S3 and the value empty.
     A header-only record carries ``fetch-outcome: headers_only`` and ``fetch-reason``; one a reindex
     published again its ``reindex-generation``."""
-    s = msg.sighting
-    headers = [
-        ("mailbox", s.mailbox_id.encode()),
-        ("folder", s.folder.encode()),
-        ("uidvalidity", str(s.uidvalidity).encode()),
-        ("uid", str(s.uid).encode()),
-        ("size", str(msg.size).encode()),
-        ("sha256", msg.sha256.encode()),
-    ]
-    if msg.internal_date is not None:
-        headers.append(("internal-date", msg.internal_date.isoformat().encode()))
-    if claim_check_key:
-        headers.append(("claim-check", claim_check_key.encode()))
-    if msg.headers_only_reason:
-        headers += [("fetch-outcome", b"headers_only"), ("fetch-reason", msg.headers_only_reason.encode())]
-    if reindex_generation:
-        headers.append((REINDEX_GENERATION, str(reindex_generation).encode()))
-    return Output(topic, s.key.encode(), b"" if claim_check_key else msg.raw, headers)
+    return RawRecord(msg.sighting, msg.size, msg.sha256, b"" if claim_check_key else msg.raw, msg.internal_date,
+                     claim_check_key, msg.headers_only_reason, reindex_generation).to_output(topic)
 
 
 def dead_letter_record(msg: Fetched, topic: str = RAW) -> Output:

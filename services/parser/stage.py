@@ -5,21 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 from ..common import metrics
 from ..common.errors import PoisonMessage
-from ..common.messages import ParsedEmail, ParsedEnvelope, Sighting, encode, routing_headers
+from ..common.messages import ParsedEmail, ParsedEnvelope, encode, routing_headers
+from ..common.rawrecord import RawRecord
 from ..common.runtime.loop import Outcome, Stage
 from ..common.runtime.ports import Output, Record
-from ..common.topics import PARSED, REINDEX_GENERATION
+from ..common.topics import PARSED, REINDEX_GENERATION, reindex_generation
 from .attachments import StoreObject
 from .batch import DEFAULT_IO, IOBounds, OverlappedBatch, Parsed, Plan
 from .bodies import BODY_CAP_CHARS
 from .limits import DEFAULT_LIMITS, ParseLimits
 from .mime import parse_email
-
-HEADERS_ONLY = "headers_only"
 
 
 class ParseStage(Stage):
@@ -86,16 +84,14 @@ class ParseStage(Stage):
     def _parse(self, record: Record, claimed: bytes | None) -> Parsed[ParsedEmail]:
         """Parse ``claimed`` (the claim-check's bytes) or the record's value; the objects to store
         come back with it, to be stored only once the whole message parsed: poison leaves no orphans."""
-        raw = claimed if claimed is not None else record.value or b""
-        outcome = _text(record, "fetch-outcome", required=False)
-        reason = (_text(record, "fetch-reason", required=False) or "unspecified") if outcome == HEADERS_ONLY else None
-        claim = _text(record, "claim-check", required=False)
+        head = RawRecord.from_record(record)
+        raw = claimed if claimed is not None else head.value
         started = time.perf_counter()
         pending: dict[str, bytes] = {}
         parsed = parse_email(
-            raw, _sighting(record), sha256=_text(record, "sha256"), size=_int(record, "size"),
-            internal_date=_date(record), raw_ref=claim or None, store=pending.__setitem__, limits=self._limits,
-            headers_only_reason=reason, body_cap_chars=self._cap,
+            raw, head.sighting, sha256=head.sha256, size=head.size, internal_date=head.internal_date,
+            raw_ref=head.claim_check, store=pending.__setitem__, limits=self._limits,
+            headers_only_reason=head.headers_only_reason, body_cap_chars=self._cap,
         )
         metrics.PARSE_SECONDS.observe(time.perf_counter() - started)
         return Parsed(parsed, pending)
@@ -104,18 +100,16 @@ class ParseStage(Stage):
     def _outputs(record: Record, parsed: ParsedEmail) -> list[Output]:
         envelope = ParsedEnvelope(email_id=parsed.email_id, producer="parser", payload=parsed)
         headers = routing_headers(envelope)
-        generation = record.header(REINDEX_GENERATION)
-        if generation is not None:  # a reindex: the matcher decides anew
-            headers.append((REINDEX_GENERATION, generation))
+        generation = reindex_generation(record)
+        if generation:  # a reindex: the matcher decides anew
+            headers.append((REINDEX_GENERATION, str(generation).encode()))
         return [Output(PARSED, parsed.sighting.mailbox_id.encode(), encode(envelope), headers)]
 
 
 def _plan(record: Record) -> Plan:
     """The record's headers checked before any I/O (PoisonMessage when unusable) and what to GET."""
-    _sighting(record)
-    _text(record, "sha256")
-    _date(record)
-    return Plan(_text(record, "claim-check", required=False) or None, _int(record, "size"))
+    head = RawRecord.from_record(record)
+    return Plan(head.claim_check, head.size)
 
 
 def _count(parsed: ParsedEmail) -> None:
@@ -128,37 +122,3 @@ def _count(parsed: ParsedEmail) -> None:
     metrics.ATTACHMENT_BYTES.inc(sum(a.size_bytes for a in parsed.attachments))
     metrics.PARSE_OUTCOMES.labels(outcome=parsed.fetch_outcome).inc()
     metrics.PARSED.inc()
-
-
-def _text(record: Record, name: str, required: bool = True) -> str:
-    value = record.header(name)
-    if value is None:
-        if required:
-            raise PoisonMessage("missing_header", f"mail.raw record without the {name!r} header")
-        return ""
-    return value.decode("utf-8", "replace")
-
-
-def _int(record: Record, name: str) -> int:
-    try:
-        return int(_text(record, name))
-    except ValueError as exc:
-        raise PoisonMessage("bad_header", f"{name}: {exc}") from exc
-
-
-def _date(record: Record) -> datetime | None:
-    value = _text(record, "internal-date", required=False)
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise PoisonMessage("bad_header", f"internal-date: {exc}") from exc
-
-
-def _sighting(record: Record) -> Sighting:
-    try:
-        return Sighting(mailbox_id=_text(record, "mailbox"), folder=_text(record, "folder"),
-                        uidvalidity=int(_text(record, "uidvalidity")), uid=int(_text(record, "uid")))
-    except ValueError as exc:
-        raise PoisonMessage("bad_header", str(exc)) from exc

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mailpipe.common.messages import Sighting
+from mailpipe.common.rawrecord import RawRecord
 from mailpipe.common.runtime.ports import Record
 from mailpipe.common.topics import RAW
-from mailpipe.parser.stage import HEADERS_ONLY, ParseStage
+from mailpipe.parser.stage import ParseStage
 
 HERE = Path(__file__).parent
 INTERNAL_DATE = "2026-10-06T12:00:00+00:00"
@@ -29,13 +32,13 @@ def expected_path(eml: Path) -> Path:
 def record_for(eml: Path) -> Record:
     """The ``mail.raw`` record the fetcher would publish for this file."""
     raw = eml.read_bytes()
-    headers = [("mailbox", b"golden"), ("folder", b"INBOX"), ("uidvalidity", b"1"), ("uid", b"1"),
-               ("size", str(len(raw)).encode()), ("sha256", hashlib.sha256(raw).hexdigest().encode()),
-               ("internal-date", INTERNAL_DATE.encode())]
+    reason = None
     if eml.name.startswith("headers-only."):
         reason = eml.name.removeprefix("headers-only.").removesuffix(".eml").replace("-", "_")
-        headers += [("fetch-outcome", HEADERS_ONLY.encode()), ("fetch-reason", reason.encode())]
-    return Record(RAW, 0, 0, eml.stem.encode(), raw, headers)
+    head = RawRecord(Sighting(mailbox_id="golden", folder="INBOX", uidvalidity=1, uid=1), len(raw),
+                     hashlib.sha256(raw).hexdigest(), raw, datetime.fromisoformat(INTERNAL_DATE),
+                     headers_only_reason=reason)
+    return Record(RAW, 0, 0, eml.stem.encode(), raw, head.to_headers())
 
 
 def golden_view(eml: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
