@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from ..common.identity import object_key
 from ..common.messages import Attachment
+from .constants import DELIVERY_STATUS, MESSAGE_RFC822, TEXT_HTML, TEXT_PLAIN
 
 MAX_FILENAME_BYTES = 200
 # Stores bytes under the given content-addressed key (``att/sha256/..``); the parser is given one
@@ -24,8 +25,8 @@ StoreObject = Callable[[str, bytes], None]
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _SPACES = re.compile(r"\s+")
 _RESERVED = re.compile(r"(?i)^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$")
-_EXTENSIONS = {"text/plain": ".txt", "text/html": ".html", "message/rfc822": ".eml", "image/jpeg": ".jpg",
-               "application/octet-stream": ".bin", "text/calendar": ".ics", "message/delivery-status": ".txt"}
+_EXTENSIONS = {TEXT_PLAIN: ".txt", TEXT_HTML: ".html", MESSAGE_RFC822: ".eml", "image/jpeg": ".jpg",
+               "application/octet-stream": ".bin", "text/calendar": ".ics", DELIVERY_STATUS: ".txt"}
 
 
 def store_nothing(key: str, data: bytes) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
+from .constants import FALLBACK_CHARSET
+
 BODY_CAP_CHARS = 64 * 1024
 DETECT_MAX_BYTES = 256 * 1024  # detection on a sample: charset-normalizer is slow on megabytes
 # Declared names that mean a wider charset in practice (what mail clients and browsers do).
@@ -69,7 +71,7 @@ def decode_text(data: bytes, declared: str | None) -> Decoded:
     detected = detect(data)
     if detected:
         return Decoded(_clean(data.decode(detected, "replace")), detected, "detected")
-    return Decoded(_clean(data.decode("windows-1252", "replace")), "windows-1252", "fallback")
+    return Decoded(_clean(data.decode(FALLBACK_CHARSET, "replace")), FALLBACK_CHARSET, "fallback")
 
 
 def _mostly_utf8(data: bytes) -> bool:

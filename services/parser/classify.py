@@ -7,6 +7,7 @@ import re
 from email.message import Message
 
 from ..common.messages import Address, Bounce, BounceRecipient, TaskToken
+from .constants import DELIVERY_STATUS
 from .headers import addresses, collapse, repair
 from .tree import raw_header, raw_headers
 
@@ -67,7 +68,7 @@ def _delivery_status_blocks(msg: Message) -> list[Message] | None:
     if not isinstance(payload, list):
         return None
     for part in payload:
-        if isinstance(part, Message) and part.get_content_type() == "message/delivery-status":
+        if isinstance(part, Message) and part.get_content_type() == DELIVERY_STATUS:
             blocks = part.get_payload()
             return [b for b in blocks if isinstance(b, Message)] if isinstance(blocks, list) else []
     report_type = (msg.get_param("report-type") or "")

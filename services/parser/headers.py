@@ -13,15 +13,14 @@ from __future__ import annotations
 import email.utils
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from email import (
-    _encoded_words,
-    policy,
-)
+from email import policy
 from email.message import Message
 
 from ..common.identity import normalize_message_id
 from ..common.messages import Address
 from .bodies import detect
+from .constants import FALLBACK_CHARSET
+from .cpython_email import decode_encoded_word
 from .tree import raw_header, raw_headers
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -77,7 +76,7 @@ def repair(value: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    return data.decode(detect(data) or "windows-1252", "replace")
+    return data.decode(detect(data) or FALLBACK_CHARSET, "replace")
 
 
 def collapse(value: str) -> str:
@@ -135,8 +134,8 @@ def _decode_word(word: str) -> str | None:
     if cte in "qQ" and _Q_EQUALS.search(text) or cte in "bB" and (text[0] == "=" or len(text) % 4):
         return None
     try:
-        decoded, _charset, _lang, defects = _encoded_words.decode(word)
-    except (ValueError, KeyError, LookupError):
+        decoded, _charset, _lang, defects = decode_encoded_word(word)
+    except (ValueError, KeyError, LookupError):  # LookupError also: the decoder is absent (cpython_email)
         return None
     return None if defects or has_surrogates(decoded) else decoded
 

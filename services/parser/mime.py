@@ -24,6 +24,8 @@ from ..common.messages import Attachment, EmbeddedEmail, ParsedEmail, Sighting
 from . import classify, headers
 from .attachments import StoreObject, content_id, make_attachment, store_nothing
 from .bodies import BODY_CAP_CHARS, cap, decode_text, html_to_text
+from .constants import DELIVERY_STATUS, FIELD_NAME_BYTES, MESSAGE_RFC822, TEXT_HTML, TEXT_PLAIN
+from .cpython_email import raw_payload
 from .limits import DEFAULT_LIMITS, Budget, ParseLimits, check_raw
 from .tnef import TnefUnreadable, is_tnef, unpack
 from .tree import Tree, parse_tree, raw_header, walk
@@ -31,7 +33,7 @@ from .tree import Tree, parse_tree, raw_header, walk
 MAX_REFERENCES = 32
 NOT_MAIL = "not_mail"
 _LEADING_SPACE = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.strip() strips
-_FIELD_NAME = re.compile(rb"[!-9;-~]+:")  # a field name, then a colon
+_FIELD_NAME = re.compile(FIELD_NAME_BYTES + rb":")  # a field name, then a colon
 _SIMPLE_PARAMS = re.compile(r"[\x20-\x7e\t\r\n]*")
 # Warnings: what the parser worked around (a closed set; they become metric labels).
 CHARSET_DETECTED = "charset_detected"
@@ -135,19 +137,19 @@ def _collect(tree: Tree, budget: Budget, store: StoreObject, found: _Found) -> N
         part, depth = stack.pop()
         budget.check_time()
         ctype = part.get_content_type()
-        payload = part._payload  # type: ignore[attr-defined]  # get_payload() would re-decode 8-bit leaves just to return them
+        payload = raw_payload(part)  # get_payload() would re-decode 8-bit leaves just to return them
         if isinstance(payload, list):
             children = [p for p in payload if isinstance(p, Message)]
-            if ctype == "message/rfc822" and children:
+            if ctype == MESSAGE_RFC822 and children:
                 index += 1
                 _embedded(tree, part, children[0], depth, index, budget, store, found)
                 stack.append((children[0], depth + 1))
-            elif ctype != "message/delivery-status":  # its field blocks are read by classify
+            elif ctype != DELIVERY_STATUS:  # its field blocks are read by classify
                 stack.extend((c, depth) for c in reversed(children))
             continue
         index += 1
         if part.get_content_maintype() == "multipart":
-            ctype = "text/plain"  # a multipart whose boundary never came: its text is all there is
+            ctype = TEXT_PLAIN  # a multipart whose boundary never came: its text is all there is
         _leaf(tree, part, ctype, depth, index, budget, store, found)
 
 
@@ -155,12 +157,12 @@ def _leaf(tree: Tree, part: Message, ctype: str, depth: int, index: int, budget:
           found: _Found) -> None:
     disposition = (part.get_content_disposition() or "").lower()
     filename = _filename(part)
-    is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
+    is_body = ctype in (TEXT_PLAIN, TEXT_HTML) and disposition != "attachment" and not filename
     if is_body and depth == 0:
         decoded = decode_text(tree.decoded(part, budget), _charset(part))
         if decoded.how != "declared" and decoded.text:
             found.warnings.add(CHARSET_FALLBACK if decoded.how == "fallback" else CHARSET_DETECTED)
-        (found.texts if ctype == "text/plain" else found.htmls).append(decoded.text)
+        (found.texts if ctype == TEXT_PLAIN else found.htmls).append(decoded.text)
         return
     if is_body:
         return  # the body of an attached email: part of that email's .eml, not a file of its own
@@ -199,7 +201,7 @@ def _embedded(tree: Tree, part: Message, inner: Message, depth: int, index: int,
     data = tree.restore(out.getvalue())
     budget.spend(len(data))
     name = _filename(part) or (f"{subject[:150]}.eml" if subject else None)
-    found.attachments.append(make_attachment(data, filename=name, content_type="message/rfc822", index=index,
+    found.attachments.append(make_attachment(data, filename=name, content_type=MESSAGE_RFC822, index=index,
                                              store=store, inline=False, cid=content_id(raw_header(part, "content-id")),
                                              depth=depth))
 

@@ -8,7 +8,7 @@ header block, for the shape nearly all mail has:
 
 - uniform line ends (all CRLF, or all LF with no CR anywhere);
 - header blocks of ``name: value`` lines and their continuations, ended by a blank line;
-- every Content-Type simple (see tree._SIMPLE_CT), no ``message/*`` part, no ``multipart/digest``;
+- every Content-Type simple (see constants.SIMPLE_CT), no ``message/*`` part, no ``multipart/digest``;
 - multiparts with a boundary, a 7bit/8bit/binary (or no) transfer encoding, a first boundary
   line, no two boundary lines in a row, and a close boundary line.
 
@@ -24,19 +24,21 @@ import re
 from email import policy
 from email.message import Message
 
-MAX_DEPTH = 40
-MIN_RUN_BYTES = 4096  # bodies at least this long are kept in ``raw`` rather than copied (see split)
-RUN_PREFIX = "MailpipeRunQ7x"  # the placeholder payload of such a body (tree.py restores it)
-_BASE64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+from .constants import BASE64_ALPHABET, FIELD_NAME_BYTES, MIN_RUN_BYTES, RUN_PREFIX, SIMPLE_CT
+from .cpython_email import adopt_headers, base_params, route_params
+
+MAX_DEPTH = 40  # deeper trees go to the stdlib parser (which enforces its own limits)
+# Bodies of at least MIN_RUN_BYTES of these are kept in ``raw`` rather than copied (see split);
+# RUN_PREFIX<n>Z is the placeholder payload of such a body (tree.py restores it).
+_BASE64_LINES = BASE64_ALPHABET + b"\r\n"
 _CHECK_SLICE = 1 << 20
-_EOL_BYTES = b"\r\n"  # deeper trees go to the stdlib parser (which enforces its own limits)
+_EOL_BYTES = b"\r\n"
 _COMPAT32 = policy.compat32
-_HEADER_BLOCK = {eol: re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*" + eol + rb"(?:[ \t][^\r\n]*" + eol + rb")*)*")
+_HEADER_BLOCK = {eol: re.compile(rb"(?:" + FIELD_NAME_BYTES + rb":[^\r\n]*" + eol
+                                  + rb"(?:[ \t][^\r\n]*" + eol + rb")*)*")
                  for eol in (b"\r\n", b"\n")}
-_HEADER_FIELD = {eol: re.compile(rb"([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*(?:" + eol + rb"[ \t][^\r\n]*)*)" + eol)
+_HEADER_FIELD = {eol: re.compile(rb"(" + FIELD_NAME_BYTES + rb"):[ \t]*([^\r\n]*(?:" + eol + rb"[ \t][^\r\n]*)*)" + eol)
                  for eol in (b"\r\n", b"\n")}
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_SIMPLE_CT = re.compile(rf'\s*{_TOKEN}/{_TOKEN}\s*(?:;\s*[A-Za-z0-9-]+=(?:{_TOKEN}|"[^"\\\r\n]*")\s*)*;?\s*')
 _CLOSE_REST = re.compile(rb"(--)?[ \t]*")
 
 
@@ -52,7 +54,7 @@ class FastMessage(Message):
 
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         super().__init__(_COMPAT32)
-        self._headers = headers
+        adopt_headers(self, headers)
         index: dict[str, list[str]] = {}
         for k, v in headers:
             index.setdefault(k.lower(), []).append(v)
@@ -80,27 +82,29 @@ class FastMessage(Message):
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._mailpipe_index
 
-    def _get_params_preserve(self, failobj, header):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+    def cached_params(self, failobj, header):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
         """Message's parameter list of ``header``: a pure function of the header's value, so it
-        is computed once per distinct value (``text/plain; charset=utf-8`` recurs in most mail)."""
+        is computed once per distinct value (``text/plain; charset=utf-8`` recurs in most mail).
+        Message's parameter methods call it (cpython_email.route_params)."""
         if self.policy is not _COMPAT32:
-            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+            return base_params(self, failobj, header)
         value = self.get(header, _MISSING)  # type: ignore[no-untyped-call]
         if value is _MISSING:
             return failobj
         if not isinstance(value, str):
-            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+            return base_params(self, failobj, header)
         if len(value) > _PARAMS_VALUE_CHARS:  # hostile values are not kept
-            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+            return base_params(self, failobj, header)
         params = _PARAMS.get(value)
         if params is None:
-            params = tuple(super()._get_params_preserve(failobj, header))  # type: ignore[misc]
+            params = tuple(base_params(self, failobj, header))
             if len(_PARAMS) >= _PARAMS_KEPT:
                 _PARAMS.clear()
             _PARAMS[value] = params
         return list(params)
 
 
+route_params(FastMessage, FastMessage.cached_params)
 _PARAMS: dict[str, tuple[tuple[str, object], ...]] = {}
 _PARAMS_KEPT = 4096
 _PARAMS_VALUE_CHARS = 300  # at most ~1.2 M characters kept
@@ -155,7 +159,7 @@ class _Splitter:
             body = head_end + n
         msg = FastMessage(headers)
         raw_ct = msg._mailpipe_index.get("content-type")
-        if raw_ct and _SIMPLE_CT.fullmatch(raw_ct[0]) is None:  # the first one is the one the stdlib reads
+        if raw_ct and SIMPLE_CT.fullmatch(raw_ct[0]) is None:  # the first one is the one the stdlib reads
             raise _Unusual
         ctype = msg.get_content_type()
         maintype = ctype.partition("/")[0]
@@ -166,11 +170,12 @@ class _Splitter:
         else:
             stop = end if root else end - n if end - n >= body else end  # less the line end before a boundary
             if not root and self.runs is not None and stop - body >= MIN_RUN_BYTES and _only_base64(raw, body, stop):
-                msg._payload = f"{RUN_PREFIX}{len(self.runs)}Z"  # type: ignore[attr-defined]
+                msg.set_payload(f"{RUN_PREFIX}{len(self.runs)}Z")
                 self.runs.append((body, end))
             else:
-                msg._payload = raw[body:stop].decode("ascii", "surrogateescape")  # type: ignore[attr-defined]
-                if self.runs is not None and RUN_PREFIX in msg._payload:  # type: ignore[attr-defined]
+                text = raw[body:stop].decode("ascii", "surrogateescape")
+                msg.set_payload(text)  # a str and no charset: stored as it is
+                if self.runs is not None and RUN_PREFIX in text:
                     raise _Unusual  # text that reads like a placeholder: left to the older path
         return msg
 
@@ -214,20 +219,20 @@ class _Splitter:
         first = lines[0][0]
         if first > start:
             msg.preamble = raw[start:first - n].decode("ascii", "surrogateescape")
-        parts = []
+        parts: list[Message | str] = []  # set_payload's type (a list of parts)
         eol_text = eol.decode()
         for (_, part_start, _), (next_line, _, _) in zip(lines, lines[1:], strict=False):
             if part_start == next_line:
                 raise _Unusual  # boundary lines in a row: the stdlib swallows them
             child = self.part(part_start, next_line, depth + 1)
-            if isinstance(child._payload, list):  # type: ignore[attr-defined]
+            if child.is_multipart():
                 epilogue = child.epilogue
                 if epilogue == "":
                     child.epilogue = None
                 elif epilogue is not None and epilogue.endswith(eol_text):
                     child.epilogue = epilogue[:-n]
             parts.append(child)
-        msg._payload = parts  # type: ignore[attr-defined]
+        msg.set_payload(parts)
         msg.epilogue = raw[lines[-1][1]:end].decode("ascii", "surrogateescape")
 
 

@@ -24,27 +24,22 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
-from email._encoded_words import decode_b
 from email.message import Message
 from email.parser import BytesParser
 
 from ..common.errors import PoisonMessage
+from .constants import BASE64_ALPHABET, MIN_RUN_BYTES, RUN_PREFIX, SIMPLE_CT, TOKEN_RE
+from .cpython_email import decode_b, raw_payload
 from .limits import TOO_DEEP, TOO_MANY_PARTS, Budget, ParseLimits
-from .split import RUN_PREFIX, FastMessage, split
+from .split import FastMessage, split
 
-MIN_RUN_BYTES = 4096  # shorter runs cost more to swap than to parse
-_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-_SHAPE = bytes(ord("a") if b in _ALPHABET else b if b in b"\r\n" else ord("#") for b in range(256))
+_SHAPE = bytes(ord("a") if b in BASE64_ALPHABET else b if b in b"\r\n" else ord("#") for b in range(256))
 # The end of a line with at least 60 alphabet characters: the marker ends with a line end so the
 # search skips ahead (a marker of repeated ``a`` alone would make bytes.find crawl).
 _LONG_LINE_ENDS = (b"a" * 60 + b"\r\n", b"a" * 60 + b"\n")
 _TOKEN_PREFIX = RUN_PREFIX.encode()
 _TOKEN = re.compile(_TOKEN_PREFIX.decode() + r"(\d+)Z")
 _TOKEN_B = re.compile(_TOKEN_PREFIX + rb"(\d+)Z")
-# A Content-Type whose meaning compat32 and policy.default read alike: type/subtype, then
-# token or plain quoted parameters (no comments, escapes, encoded words or RFC 2231 forms).
-_TOKEN_RE = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_SIMPLE_CT = re.compile(rf'\s*{_TOKEN_RE}/{_TOKEN_RE}\s*(?:;\s*[A-Za-z0-9-]+=(?:{_TOKEN_RE}|"[^"\\\r\n]*")\s*)*;?\s*')
 
 
 @dataclass
@@ -57,7 +52,7 @@ class Tree:
 
     def payload_bytes(self, part: Message) -> bytes:
         """The part's transfer-encoded body as bytes, runs restored (what the parser saw)."""
-        payload = part._payload  # type: ignore[attr-defined]  # raw: get_payload() re-decodes 8-bit text with the charset
+        payload = raw_payload(part)  # raw: get_payload() re-decodes 8-bit text with the charset
         if not isinstance(payload, str):
             return b""
         raw = payload.encode("ascii", "surrogateescape")
@@ -79,7 +74,7 @@ class Tree:
     def decoded(self, part: Message, budget: Budget) -> bytes:
         """The part's body with its Content-Transfer-Encoding undone, as ``policy.default``'s
         ``get_payload(decode=True)`` does (same bytes, same defects registered on the part)."""
-        payload = part._payload  # type: ignore[attr-defined]
+        payload = raw_payload(part)
         if not isinstance(payload, str):
             return b""
         cte = transfer_encoding(part)
@@ -142,7 +137,7 @@ def transfer_encoding(part: Message) -> str:
     return str(policy.default.header_fetch_parse("Content-Transfer-Encoding", raw)).strip().lower()
 
 
-_TOKEN_ONLY = re.compile(_TOKEN_RE)
+_TOKEN_ONLY = re.compile(TOKEN_RE)
 
 
 def raw_header(part: Message, name: str) -> str | None:
@@ -161,9 +156,9 @@ def _index(part: Message) -> dict[str, list[str]]:
     index: dict[str, list[str]] | None = getattr(part, "_mailpipe_index", None)
     if type(part) is FastMessage:
         return part._mailpipe_index  # built with the tree, which never changes
-    if index is None or len(part._headers) != sum(map(len, index.values())):  # type: ignore[attr-defined]
+    if index is None or len(part) != sum(map(len, index.values())):  # len(): the number of header fields
         index = {}
-        for k, v in part._headers:  # type: ignore[attr-defined]  # the stored source values under both policies
+        for k, v in part.raw_items():  # the stored source values under both policies
             index.setdefault(k.lower(), []).append(str(v))
         part._mailpipe_index = index  # type: ignore[attr-defined]
     return index
@@ -240,7 +235,7 @@ def _swap_runs(raw: bytes) -> tuple[bytes, list[tuple[int, int]]]:
 
 def _simple_content_type(part: Message) -> bool:
     raw = raw_header(part, "content-type")
-    return raw is None or _SIMPLE_CT.fullmatch(raw) is not None
+    return raw is None or SIMPLE_CT.fullmatch(raw) is not None
 
 
 def walk(root: Message) -> Iterator[Message]:
@@ -249,7 +244,7 @@ def walk(root: Message) -> Iterator[Message]:
     while stack:
         part = stack.pop()
         yield part
-        payload = part._payload  # type: ignore[attr-defined]  # what get_payload() returns for a multipart (and no list otherwise)
+        payload = raw_payload(part)  # what get_payload() returns for a multipart (and no list otherwise)
         if isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
 
@@ -264,7 +259,7 @@ def _check_shape(root: Message, limits: ParseLimits) -> None:
             raise PoisonMessage(TOO_MANY_PARTS, f"more than {limits.max_parts} MIME parts")
         if depth > limits.max_depth:
             raise PoisonMessage(TOO_DEEP, f"MIME nesting deeper than {limits.max_depth}")
-        payload = part._payload  # type: ignore[attr-defined]
+        payload = raw_payload(part)
         if isinstance(payload, list):
             stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
 
