@@ -40,23 +40,38 @@ def dlq(topic: str) -> str:
 
 
 @dataclass(frozen=True)
+class SchemaRef:
+    """One message version a topic carries: its JSON Schema file and its examples folder
+    (absolute paths; the yaml gives them relative to ``schemas/``)."""
+
+    version: int
+    schema: Path
+    examples: Path
+
+
+@dataclass(frozen=True)
 class TopicSpec:
-    """One topic's contract: partitions, broker config, and whether it has a dead-letter topic."""
+    """One topic's contract: partitions, broker config, whether it has a dead-letter topic, and
+    the message versions it carries (none for a dead-letter topic: it holds its source's records)."""
 
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
     dead_letter: bool = False
+    schemas: tuple[SchemaRef, ...] = ()
 
 
 def load_specs(directory: Path = SCHEMAS_DIR / "topics") -> list[TopicSpec]:
     """Every topic the project owns, dead-letter topics included (they share the source's config,
-    minus compaction: a DLQ keeps every record until retention ends it)."""
+    minus compaction: a DLQ keeps every record until retention ends it). Reads the files; raises
+    KeyError or ValueError for a file without a required key."""
     specs: list[TopicSpec] = []
     for path in sorted(directory.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
         config = {k: str(v) for k, v in (doc.get("config") or {}).items()}
-        spec = TopicSpec(doc["topic"], int(doc["partitions"]), config, bool(doc.get("dead_letter")))
+        refs = tuple(SchemaRef(int(s["version"]), directory.parent / s["schema"], directory.parent / s["examples"])
+                     for s in doc.get("schemas") or ())
+        spec = TopicSpec(doc["topic"], int(doc["partitions"]), config, bool(doc.get("dead_letter")), refs)
         specs.append(spec)
         if spec.dead_letter:
             dlq_config = {**config, "cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
