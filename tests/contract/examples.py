@@ -36,7 +36,7 @@ def topic_of(name: str) -> str:
     """The topic whose yaml lists schema ``name`` in its ``schemas:`` block."""
     for spec in load_specs():
         if any(ref.examples.name == name for ref in spec.schemas):
-            return spec.name
+            return str(spec.name)
     raise KeyError(name)
 
 
