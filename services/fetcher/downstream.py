@@ -28,6 +28,7 @@ from ..common import clients
 from ..common.dlqledger import ReplayLedger
 from ..common.dlqtool import DeadLetter, DeadLetterReader, dlq_topics
 from ..common.messages import Sighting
+from ..common.rawrecord import FOLDER, MAILBOX, UID, UIDVALIDITY
 from ..common.settings import KafkaSettings
 from ..common.topics import dlq
 
@@ -89,12 +90,12 @@ def dead_letters(kafka: KafkaSettings, mailbox_id: str, raw_topic: str) -> DeadL
 def sighting_of(letter: DeadLetter, mailbox_id: str) -> Sighting | None:
     """The sighting a dead letter is about, when it is ``mailbox_id``'s: from the ``mail.raw``
     headers, else from the envelope's payload (``sighting`` or ``email.sighting``)."""
-    if letter.header("uid") is not None:
-        if letter.header("mailbox") != mailbox_id:
+    if letter.header(UID) is not None:
+        if letter.header(MAILBOX) != mailbox_id:
             return None
         try:
-            return Sighting(mailbox_id=mailbox_id, folder=letter.header("folder") or "",
-                            uidvalidity=int(letter.header("uidvalidity") or 0), uid=int(letter.header("uid") or 0))
+            return Sighting(mailbox_id=mailbox_id, folder=letter.header(FOLDER) or "",
+                            uidvalidity=int(letter.header(UIDVALIDITY) or 0), uid=int(letter.header(UID) or 0))
         except ValueError:
             return None
     if not letter.value or mailbox_id.encode() not in letter.value:  # most letters are another mailbox's
