@@ -11,6 +11,9 @@ Where a public path gives the same result (the RFC 2047 word decoder, the base64
 a missing internal switches to that path: slower, same output. Where none does (a Message's raw
 payload and header list, the parameter-parsing hook) the import fails with one message naming
 the Python version and the internal: silently different parsing would be worse than none.
+
+Savings quoted below were measured on the shared 2-core box (2026-11-30, other load present;
+best of 5 repeats), against the public way of doing the same.
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ def raw_payload(part: Message) -> Any:
     """The payload exactly as the parser stored it: a list of parts, or the transfer-encoded
     body as a str (8-bit bytes as surrogate escapes). ``get_payload()`` re-decodes a str payload
     holding surrogates with the part's charset (lossy, and a charset lookup per call), so the
-    body's bytes could not be recovered from it; ``Message._payload`` has been the attribute
-    since Python 2. Breaks (AttributeError) if a Python renames it: check() fails first."""
+    body's bytes could not be recovered from it (0.05 µs against 37 µs for a 10 KB 8-bit leaf);
+    ``Message._payload`` has been the attribute since Python 2. Breaks (AttributeError) if a
+    Python renames it: check() fails first."""
     return part._payload  # type: ignore[attr-defined]
 
 
 def adopt_headers(part: Message, headers: list[tuple[str, str]]) -> None:
     """Give ``part`` the parsed (name, raw value) list as its headers, as the feed parser does
     through ``policy.header_source_parse``: assigning the list skips one ``set_raw()`` call per
-    header (split.py builds every header block of well-formed mail this way). Breaks if
+    header (0.9 µs against 2.0 µs for a part of 20 headers; split.py builds every header block
+    of well-formed mail this way). Breaks if
     ``Message`` stops keeping its headers in ``_headers``: check() fails first."""
     part._headers = headers  # type: ignore[attr-defined]
 
@@ -58,7 +63,8 @@ def route_params(cls: _M, method: Callable[..., Any]) -> _M:
     """Make ``cls``'s get_param, get_params, get_boundary and get_content_charset go through
     ``method(self, failobj, header)``: they all call ``Message._get_params_preserve``, which
     re-parses the header every time; split.FastMessage caches it per distinct header value
-    (``text/plain; charset=utf-8`` recurs in most mail). Breaks silently (no cache, same
+    (``text/plain; charset=utf-8`` recurs in most mail): parsing the small corpus of
+    bench/_common.py takes 196 µs a message with the cache, 286 µs without. Breaks silently (no cache, same
     results) if a Python stops routing those methods through that hook, loudly if it renames
     or re-signs it: check() tests both."""
     setattr(cls, "_get_params_preserve", method)  # noqa: B010  # the private name stays in this module
@@ -90,15 +96,18 @@ except (ImportError, AttributeError):  # pragma: no cover  # another Python: the
 
 def decode_b(encoded: bytes) -> tuple[bytes, list[Any]]:
     """A base64 body (line ends removed) decoded as ``get_payload(decode=True)`` decodes it, with
-    the same defects (``email._encoded_words.decode_b``). Calling it directly saves building a
-    probe part per body; on a Python without it, the probe path (same bytes, same defects)."""
+    the same defects (``email._encoded_words.decode_b``). Calling it directly saves a probe part
+    per body and, above all, two copies of the encoded body (a str, then bytes again) on large
+    bodies that are not one placeholder run (time: 21 µs against 24 µs for a 3 KB body). On a
+    Python without it, the probe path: same bytes and defects."""
     return _decode_b(encoded)
 
 
 def decode_encoded_word(word: str) -> tuple[str, str, str, list[Any]]:
     """One RFC 2047 encoded word as policy.default's header registry decodes it: (text, charset,
     language, defects) from ``email._encoded_words.decode``. headers.fast_unstructured and
-    fast_mailboxes use it to skip the registry's parser for plain encoded subjects and names.
+    fast_mailboxes use it to skip the registry's parser for plain encoded subjects and names (a
+    Subject of two encoded words: 12 µs against 42 µs through the registry).
     On a Python without it this raises LookupError, which the caller treats as "not fast":
     every value then goes through the registry (same text, slower)."""
     return _decode_word(word)

@@ -31,10 +31,10 @@ _PLAIN = re.compile(r"[\x20-\x7e\t]*")
 _SIMPLE_ADDR_LIST = re.compile(r"[^\"()\\;:\[\]]*")
 _ADDR_SPEC = r"[^<>@\s]+@[^<>@\s]+"
 _SIMPLE_MAILBOX = re.compile(rf"\s*(?:([A-Za-z0-9!#$%&'*+/=?^_`{{|}}~. -]*?)\s*<({_ADDR_SPEC})>|({_ADDR_SPEC}))\s*")
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                                        "Dec"), 1)}
-_CANONICAL_DATE = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct"
-                             r"|Nov|Dec) ([1-9]\d{3}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
+_CANONICAL_DATE = re.compile(rf"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{{1,2}}) ({'|'.join(_MONTH_NAMES)})"
+                             r" ([1-9]\d{3}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
 _ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 _ATEXT = r"[^@\s<>(),;:\"\[\]\\]+"
 _VALID_ADDRESS = re.compile(rf'(?:{_ATEXT}|"[^"\r\n]*")@{_ATEXT}')
