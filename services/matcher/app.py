@@ -11,9 +11,10 @@ from ..common.settings import load
 from .configfiles import read_filters
 from .directory import EntityIndex
 from .follower import DirectoryFollower, Mailboxes, MailboxFollower
+from .matching import Matcher
 from .pgstate import PostgresState
 from .settings import MatcherSettings
-from .stage import Matcher, MatchStage
+from .stage import MatchStage
 
 
 def main() -> int:

@@ -19,7 +19,7 @@ from ..common.messages import Sighting
 from .configfiles import read_mailbox_config
 from .directory import EntityIndex
 from .follower import Mailboxes
-from .stage import Matcher
+from .matching import Matcher
 
 
 def add_match(p: argparse.ArgumentParser) -> None:

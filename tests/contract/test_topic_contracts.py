@@ -29,7 +29,8 @@ from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.topics import AUTOREPLY, ENTITIES, MAILBOXES, MATCHED, PARSED, RAW, SCHEMAS_DIR, load_specs
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.follower import DirectoryFollower, Mailboxes, MailboxFollower
-from mailpipe.matcher.stage import Matcher, MatchStage
+from mailpipe.matcher.matching import Matcher
+from mailpipe.matcher.stage import MatchStage
 from mailpipe.parser.stage import ParseStage
 from mailpipe.storage.stage import StoreStage
 

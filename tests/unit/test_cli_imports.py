@@ -76,3 +76,12 @@ def test_every_command_of_the_table_is_wired() -> None:
         parser = build_parser([name])
         command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
         assert handled(command), name
+
+
+def test_match_imports_no_clients(tmp_path: Path) -> None:
+    """The rules need the directory and the parser, not Kafka, PostgreSQL or S3 (the Matcher lives
+    apart from MatchStage, whose runtime base loads the clients)."""
+    directory = tmp_path / "directory.yaml"
+    directory.write_text("- {type: company, id: acme, name: Acme, domains: [acme.example]}\n")
+    loaded = loaded_packages("match", "--directory", str(directory), str(GOLDEN / "attachment-plain-name.eml"))
+    assert sorted(loaded & CLIENTS) == []

@@ -28,10 +28,10 @@ from mailpipe.common.messages import (
 from mailpipe.matcher.decide import Decision
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.follower import Mailboxes
+from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.rules import cases, filters, loops
 from mailpipe.matcher.rules.addresses import is_system_sender
 from mailpipe.matcher.rules.companies import free_mail_domains
-from mailpipe.matcher.stage import Matcher
 
 T0 = datetime(2026, 10, 5, 10, 0, tzinfo=UTC)
 _n = iter(range(1, 1_000_000))

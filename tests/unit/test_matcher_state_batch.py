@@ -11,8 +11,8 @@ from mailpipe.matcher.batch import BatchView, Pending, reads_of
 from mailpipe.matcher.decide import CounterKind, Decision
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.follower import Mailboxes
+from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.rules.cases import case_id
-from mailpipe.matcher.stage import Matcher
 from mailpipe.matcher.state import MemoryState, StateStore
 
 from tests.support.matcher_crash import T0, crash_directory, crash_emails, crash_mailbox, crash_users
