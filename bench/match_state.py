@@ -38,6 +38,7 @@ import _common  # noqa: E402
 import psycopg  # noqa: E402
 from mailpipe.common.adapters.postgres_errors import postgres_boundary  # noqa: E402
 from mailpipe.common.errors import PoisonMessage  # noqa: E402
+from mailpipe.common.follower import Mailboxes  # noqa: E402
 from mailpipe.common.messages import (  # noqa: E402
     AutoresponseRule,
     Entity,
@@ -51,7 +52,6 @@ from mailpipe.devtools.scratchdb import scratch_database  # noqa: E402
 from mailpipe.matcher.batch import Pending  # noqa: E402
 from mailpipe.matcher.decide import Decision, decide  # noqa: E402
 from mailpipe.matcher.directory import EntityIndex  # noqa: E402
-from mailpipe.matcher.follower import Mailboxes  # noqa: E402
 from mailpipe.matcher.pgstate import PostgresState  # noqa: E402
 from mailpipe.matcher.stage import Matcher  # noqa: E402
 from mailpipe.matcher.state import StateStore  # noqa: E402

@@ -26,6 +26,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mailpipe.common.follower import Mailboxes  # noqa: E402
 from mailpipe.common.messages import (  # noqa: E402
     Address,
     Attachment,
@@ -40,7 +41,6 @@ from mailpipe.common.messages import (  # noqa: E402
 )
 from mailpipe.common.runtime.ports import Record  # noqa: E402
 from mailpipe.devtools.scratchdb import scratch_database  # noqa: E402
-from mailpipe.matcher.follower import Mailboxes  # noqa: E402
 from mailpipe.storage.repository import PARTICIPANT_ROLES, Pending, save_batch  # noqa: E402
 from mailpipe.storage.stage import StoreStage  # noqa: E402
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 
 from ..common import clients
+from ..common.follower import DirectoryFollower, Mailboxes, MailboxFollower
 from ..common.health import Health
 from ..common.service import run_stage
 from ..common.settings import load
 from .configfiles import read_filters
 from .directory import EntityIndex
-from .follower import DirectoryFollower, Mailboxes, MailboxFollower
 from .matching import Matcher
 from .pgstate import PostgresState
 from .settings import MatcherSettings

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from ..common import metrics
 from ..common.errors import PoisonMessage
+from ..common.follower import CompactedFollower, wait_until_loaded
 from ..common.messages import (
     AutoreplyEnvelope,
     MatchedEmail,
@@ -21,7 +22,6 @@ from ..common.runtime.loop import Outcome, Stage
 from ..common.runtime.ports import Output, Record
 from ..common.topics import AUTOREPLY, MATCHED, REINDEX_GENERATION, reindex_generation
 from .decide import Decision
-from .follower import CompactedFollower, wait_until_loaded
 from .matching import Matcher
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 
 from ..common import clients
+from ..common.follower import Mailboxes, MailboxFollower
 from ..common.health import Health
 from ..common.objects import check_bucket
 from ..common.service import run_stage
 from ..common.settings import load
 from ..common.topics import MATCHED
-from ..matcher.follower import Mailboxes, MailboxFollower
 from .retention import retention_loop
 from .settings import StorageSettings
 from .stage import StoreStage

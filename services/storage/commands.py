@@ -12,8 +12,8 @@ from typing import Any
 
 from ..common import clients, logs
 from ..common.errors import ConfigError
+from ..common.follower import Mailboxes, MailboxFollower
 from ..common.settings import load, masked
-from ..matcher.follower import Mailboxes, MailboxFollower
 from .reads import Viewer, list_emails
 from .retention import run_retention
 from .settings import StorageSettings

@@ -24,11 +24,11 @@ from pydantic import ValidationError
 from ..common import metrics
 from ..common.adapters.postgres_errors import POISON_TYPES
 from ..common.errors import PoisonMessage, TransientError
+from ..common.follower import CompactedFollower, Mailboxes, wait_until_loaded
 from ..common.messages import MailboxOptions, MatchedEnvelope
 from ..common.runtime.loop import Rejected, Stage
 from ..common.runtime.ports import Output, Record
 from ..common.topics import reindex_generation
-from ..matcher.follower import CompactedFollower, Mailboxes, wait_until_loaded
 from .files import PlannedCopy, copy_files, skip_reasons
 from .repository import Pending, SaveResult, finish_batch, save_batch, send_batch
 

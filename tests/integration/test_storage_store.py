@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from mailpipe.common.follower import Mailboxes
 from mailpipe.common.messages import (
     Action,
     Address,
@@ -27,7 +28,6 @@ from mailpipe.common.messages import (
 )
 from mailpipe.common.objects import get_content, put_content
 from mailpipe.common.runtime.ports import Record
-from mailpipe.matcher.follower import Mailboxes
 from mailpipe.storage.stage import StoreStage
 
 from tests.conftest import stack_s3

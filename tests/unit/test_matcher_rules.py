@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from mailpipe.common.admin import read_entities
+from mailpipe.common.follower import Mailboxes
 from mailpipe.common.messages import (
     Address,
     Attachment,
@@ -27,7 +28,6 @@ from mailpipe.common.messages import (
 )
 from mailpipe.matcher.decide import Decision
 from mailpipe.matcher.directory import EntityIndex
-from mailpipe.matcher.follower import Mailboxes
 from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.rules import cases, filters, loops
 from mailpipe.matcher.rules.addresses import is_system_sender

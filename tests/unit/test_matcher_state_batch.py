@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 
+from mailpipe.common.follower import Mailboxes
 from mailpipe.matcher.batch import BatchView, Pending, reads_of
 from mailpipe.matcher.decide import CounterKind, Decision
 from mailpipe.matcher.directory import EntityIndex
-from mailpipe.matcher.follower import Mailboxes
 from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.rules.cases import case_id
 from mailpipe.matcher.state import MemoryState, StateStore

@@ -10,12 +10,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..common import metrics
-from ..common.errors import TransientError
-from ..common.messages import EntityEnvelope, MailboxConfig, MailboxEnvelope
-from ..common.patterns import AS_STORED  # published before patterns were checked: still loads
-from ..common.topics import ENTITIES, MAILBOXES
-from .directory import EntityIndex
+from ..matcher.directory import EntityIndex
+from . import metrics
+from .errors import TransientError
+from .messages import EntityEnvelope, MailboxConfig, MailboxEnvelope
+from .patterns import AS_STORED  # published before patterns were checked: still loads
+from .topics import ENTITIES, MAILBOXES
 
 log = logging.getLogger(__name__)
 
