@@ -38,7 +38,7 @@ import _common  # noqa: E402
 import psycopg  # noqa: E402
 from mailpipe.common.adapters.postgres_errors import postgres_boundary  # noqa: E402
 from mailpipe.common.errors import PoisonMessage  # noqa: E402
-from mailpipe.common.follower import Mailboxes  # noqa: E402
+from mailpipe.common.mailboxes import Mailboxes  # noqa: E402
 from mailpipe.common.messages import (  # noqa: E402
     AutoresponseRule,
     Entity,

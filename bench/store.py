@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mailpipe.common.follower import Mailboxes  # noqa: E402
+from mailpipe.common.mailboxes import Mailboxes  # noqa: E402
 from mailpipe.common.messages import (  # noqa: E402
     Address,
     Attachment,

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import faust  # noqa: E402
 from faust_support.tables import TableState  # noqa: E402
-from mailpipe.common.follower import Mailboxes  # noqa: E402
+from mailpipe.common.mailboxes import Mailboxes  # noqa: E402
 from mailpipe.common.messages import Entity, MailboxConfig, ParsedEnvelope  # noqa: E402
 from mailpipe.matcher.directory import EntityIndex  # noqa: E402
 from mailpipe.matcher.stage import Matcher, outputs  # noqa: E402

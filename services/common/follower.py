@@ -1,5 +1,6 @@
-"""Followers of the compacted topics every matcher replica reads whole: ``crm.entities`` into the
-EntityIndex and ``mail.mailboxes`` into the Mailboxes registry, each on a daemon thread."""
+"""Followers of compacted topics that a replica reads whole, each on a daemon thread: the base
+CompactedFollower, and MailboxFollower keeping the Mailboxes view in step with ``mail.mailboxes``
+(matcher and storage both read it; the matcher's ``crm.entities`` follower is in matcher/follower.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..matcher.directory import EntityIndex
-from . import metrics
 from .errors import TransientError
-from .messages import EntityEnvelope, MailboxConfig, MailboxEnvelope
+from .mailboxes import Mailboxes
+from .messages import MailboxEnvelope
 from .patterns import AS_STORED  # published before patterns were checked: still loads
-from .topics import ENTITIES, MAILBOXES
+from .topics import MAILBOXES
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class CompactedFollower:
             self.caught_up.set()
 
     def start(self, stop: threading.Event) -> threading.Thread:
+        """Follow the topic on a daemon thread until ``stop`` is set; returns at once. An error on
+        that thread (Kafka gone, a failing ``put``) is kept in ``failed`` for wait_until_loaded."""
         thread = threading.Thread(target=self._run, args=(stop,), name=f"follow-{self.topic}", daemon=True)
         thread.start()
         return thread
@@ -63,7 +65,7 @@ class CompactedFollower:
             self._c.close()
 
     def on_progress(self) -> None:
-        pass
+        """Called on the follower's thread after each poll (e.g. to set a size gauge)."""
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         """A record replaces the entry of its key; a null value (tombstone) removes it."""
@@ -88,38 +90,6 @@ def wait_until_loaded(followers: Iterable[CompactedFollower], timeout_seconds: f
             raise TransientError(f"{f.topic} follower stopped: {f.failed!r}")
         if not f.caught_up.wait(timeout=timeout_seconds):
             raise TransientError(f"{f.topic} not loaded yet")
-
-
-class DirectoryFollower(CompactedFollower):
-    """Keeps an EntityIndex in step with ``crm.entities``."""
-
-    def __init__(self, consumer: Any, index: EntityIndex) -> None:
-        self.index = index
-        super().__init__(consumer, ENTITIES, lambda v: index.upsert(EntityEnvelope.model_validate_json(v).payload),
-                         index.delete, lambda: len(index))
-
-    def on_progress(self) -> None:
-        metrics.DIRECTORY_ENTITIES.set(len(self.index))
-
-class Mailboxes:
-    """The mailbox configurations by id, and every mailbox's own addresses (loop protection).
-    Replaced whole on each change, so a reader always sees one consistent version."""
-
-    def __init__(self, configs: dict[str, MailboxConfig] | None = None) -> None:
-        self.configs: dict[str, MailboxConfig] = dict(configs or {})
-        self.own_addresses: frozenset[str] = self._own(self.configs)
-
-    @staticmethod
-    def _own(configs: dict[str, MailboxConfig]) -> frozenset[str]:
-        return frozenset(a.strip().lower() for c in configs.values() for a in c.own_addresses)
-
-    def put(self, config: MailboxConfig) -> None:
-        configs = {**self.configs, config.mailbox_id: config}
-        self.configs, self.own_addresses = configs, self._own(configs)
-
-    def remove(self, mailbox_id: str) -> None:
-        configs = {k: v for k, v in self.configs.items() if k != mailbox_id}
-        self.configs, self.own_addresses = configs, self._own(configs)
 
 
 class MailboxFollower(CompactedFollower):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 
 from ..common import clients
-from ..common.follower import DirectoryFollower, Mailboxes, MailboxFollower
+from ..common.follower import MailboxFollower
 from ..common.health import Health
+from ..common.mailboxes import Mailboxes
 from ..common.service import run_stage
 from ..common.settings import load
 from .configfiles import read_filters
 from .directory import EntityIndex
+from .follower import DirectoryFollower
 from .matching import Matcher
 from .pgstate import PostgresState
 from .settings import MatcherSettings

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..common.admin import read_entities
 from ..common.errors import PoisonMessage
-from ..common.follower import Mailboxes
+from ..common.mailboxes import Mailboxes
 from ..common.messages import Sighting
 from .configfiles import read_mailbox_config
 from .directory import EntityIndex

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from ..common import metrics
 from ..common.errors import PoisonMessage
-from ..common.follower import Mailboxes
+from ..common.mailboxes import Mailboxes
 from ..common.messages import MailFilter, ParsedEmail
 from .batch import Compute, Pending, reads_of
 from .decide import Context, Decision, StateView, Writes, decide, event_time

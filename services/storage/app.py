@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 
 from ..common import clients
-from ..common.follower import Mailboxes, MailboxFollower
+from ..common.follower import MailboxFollower
 from ..common.health import Health
+from ..common.mailboxes import Mailboxes
 from ..common.objects import check_bucket
 from ..common.service import run_stage
 from ..common.settings import load

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..common import clients, logs
 from ..common.errors import ConfigError
-from ..common.follower import Mailboxes, MailboxFollower
+from ..common.follower import MailboxFollower
+from ..common.mailboxes import Mailboxes
 from ..common.settings import load, masked
 from .reads import Viewer, list_emails
 from .retention import run_retention

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from ..common import metrics
 from ..common.adapters.postgres_errors import POISON_TYPES
 from ..common.errors import PoisonMessage, TransientError
-from ..common.follower import CompactedFollower, Mailboxes, wait_until_loaded
+from ..common.follower import CompactedFollower, wait_until_loaded
+from ..common.mailboxes import Mailboxes
 from ..common.messages import MailboxOptions, MatchedEnvelope
 from ..common.runtime.loop import Rejected, Stage
 from ..common.runtime.ports import Output, Record

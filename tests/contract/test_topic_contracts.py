@@ -24,11 +24,13 @@ import pytest
 import yaml
 from mailpipe.common import rawrecord, schemas
 from mailpipe.common.errors import PoisonMessage
-from mailpipe.common.follower import DirectoryFollower, Mailboxes, MailboxFollower
+from mailpipe.common.follower import MailboxFollower
+from mailpipe.common.mailboxes import Mailboxes
 from mailpipe.common.messages import MatchedEnvelope, ParsedEnvelope
 from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.topics import AUTOREPLY, ENTITIES, MAILBOXES, MATCHED, PARSED, RAW, SCHEMAS_DIR, load_specs
 from mailpipe.matcher.directory import EntityIndex
+from mailpipe.matcher.follower import DirectoryFollower
 from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.stage import MatchStage
 from mailpipe.parser.stage import ParseStage

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from mailpipe.common.follower import Mailboxes
+from mailpipe.common.mailboxes import Mailboxes
 from mailpipe.common.messages import (
     Action,
     Address,

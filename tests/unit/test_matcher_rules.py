@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from mailpipe.common.admin import read_entities
-from mailpipe.common.follower import Mailboxes
+from mailpipe.common.mailboxes import Mailboxes
 from mailpipe.common.messages import (
     Address,
     Attachment,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from mailpipe.common.follower import Mailboxes
+from mailpipe.common.mailboxes import Mailboxes
 from mailpipe.matcher.batch import BatchView, Pending, reads_of
 from mailpipe.matcher.decide import CounterKind, Decision
 from mailpipe.matcher.directory import EntityIndex
