@@ -180,6 +180,14 @@ class Action(Model):
     copies: list[FileCopy] = Field(default_factory=list, description="files_to_copy: what goes where")
 
 
+class FileNotCopied(Model):
+    """An attachment the matcher does not copy to a CRM folder, and why (reference 000)."""
+
+    object_key: str = Field(description="att/sha256/.. key of the attachment")
+    reason: str = Field(description="the first rule that kept it out: mailbox_option_none, no_task_association, "
+                        "inline_part, filename_filter_include, filename_filter_exclude, no_target, no_files_switch")
+
+
 class MatchedEmail(Model):
     """The matcher's output (``mail.matched`` v1 payload): the parsed summary plus its links and
     the actions taken. An email with ``skipped`` set is not to be imported (the reason says why)."""
@@ -188,6 +196,9 @@ class MatchedEmail(Model):
     links: list[Link] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
     skipped: str | None = Field(None, description="why the email is not imported, e.g. filter:<name>")
+    files_not_copied: list[FileNotCopied] = Field(
+        default_factory=list, description="each attachment of an imported email left out of files_to_copy, with "
+        "its reason (absent from a matcher older than this field)")
 
 
 class Autoreply(Model):

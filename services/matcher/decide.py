@@ -15,6 +15,7 @@ from ..common.messages import (
     Action,
     Autoreply,
     FileCopy,
+    FileNotCopied,
     Link,
     MailboxConfig,
     MailboxOptions,
@@ -73,6 +74,7 @@ class Decision(Model):
     links: list[Link] = []
     actions: list[Action] = []
     skipped: str | None = None
+    files_not_copied: list[FileNotCopied] = []  # each attachment left out of files_to_copy, with its reason
     autoreply: Autoreply | None = None
     generation: int = 0  # the reindex this decision was made for (topics.REINDEX_GENERATION)
 
@@ -186,7 +188,7 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
             actions.append(Action(kind="autoreply_queued", reason=f"rule:{rule.name}", entity_id=case))
             writes.events.append(("autoreply", sender))
 
-    copies = _file_copies(email, opts, links, ctx.no_files)
+    copies, not_copied = _file_copies(email, opts, links, ctx.no_files)
     if copies:
         actions.append(Action(kind="files_to_copy", reason=f"copy_files:{opts.copy_files}", copies=copies))
 
@@ -194,7 +196,7 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
         if lk.entity_type in threads.INHERITED:
             for key in threads.index_keys(email):
                 writes.thread.append((key, lk))
-    return Decision(links=links, actions=actions, autoreply=reply), writes
+    return Decision(links=links, actions=actions, autoreply=reply, files_not_copied=not_copied), writes
 
 
 def _merge(first: list[Link], more: list[Link]) -> list[Link]:
@@ -256,11 +258,13 @@ def _lead(email: ParsedEmail, links: list[Link], actions: list[Action], writes: 
     writes.lead = (mailbox_id, sender, lid)
 
 
-def _file_copies(email: ParsedEmail, opts: MailboxOptions, links: list[Link], no_files: bool) -> list[FileCopy]:
-    """Reference 000 (rules/filecopy.py): the files that pass, to every target folder."""
-    files = [a for a in email.attachments if filecopy.copy_skip_reason(a, opts, links, no_files) is None]
+def _file_copies(email: ParsedEmail, opts: MailboxOptions, links: list[Link],
+                 no_files: bool) -> tuple[list[FileCopy], list[FileNotCopied]]:
+    """Reference 000 (rules/filecopy.py): the files that pass, to every target folder, and the
+    others with their reasons."""
+    files, not_copied = filecopy.split_attachments(email.attachments, opts, links, no_files)
     if not files:
-        return []
+        return [], not_copied
     return [FileCopy(target_type=kind, target_id=tid, folder=opts.files_folder,
                      object_keys=[a.object_key for a in files], filenames=[a.filename for a in files])
-            for kind, tid in filecopy.copy_targets(opts, links)]
+            for kind, tid in filecopy.copy_targets(opts, links)], not_copied

@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..common.messages import MailboxOptions, MatchedEmail
-from ..matcher.rules.filecopy import copy_skip_reason
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -86,20 +85,26 @@ def planned_copies(matched: MatchedEmail) -> list[PlannedCopy]:
 
 
 # Why an attachment was not copied (a closed set: the label values of mailpipe_storage_files_skipped).
-SKIP_REASONS = ("email_skipped", "mailbox_option_none", "no_task_association", "inline_part",
-                "filename_filter_include", "filename_filter_exclude", "no_target", "no_files_switch",
-                "source_missing", "copy_refused")
+# The matcher's reasons (matcher/rules/filecopy.py), storage's own, and "unknown" for a reason this
+# version does not know or a record from a matcher older than ``files_not_copied``.
+MATCHER_REASONS = ("mailbox_option_none", "no_task_association", "inline_part", "filename_filter_include",
+                   "filename_filter_exclude", "no_target", "no_files_switch")
+SKIP_REASONS = ("email_skipped", *MATCHER_REASONS, "source_missing", "copy_refused", "unknown")
 
 
 def skip_reasons(matched: MatchedEmail, options: MailboxOptions) -> list[str]:
-    """For each attachment the matcher's plan leaves out, the reason the matcher's own rule gives
-    (rules/filecopy.py). The global "no files" switch is a matcher setting storage does not see: a
-    file every other rule lets through, yet not planned, was kept out by it."""
+    """For each attachment the matcher's plan leaves out, the reason the matcher gave with it
+    (``files_not_copied``); storage decides nothing again. An email the matcher skipped counts
+    every attachment as ``email_skipped``. A record from a matcher older than that field gives no
+    reason: a mailbox that copies nothing says it all (``mailbox_option_none``), else ``unknown``."""
     planned = {key for action in matched.actions if action.kind == "files_to_copy"
                for fc in action.copies for key in fc.object_keys}
-    return ["email_skipped" if matched.skipped
-            else copy_skip_reason(a, options, matched.links, no_files=False) or "no_files_switch"
-            for a in matched.email.attachments if a.object_key not in planned]
+    given = {n.object_key: n.reason for n in matched.files_not_copied}
+    fallback = "mailbox_option_none" if options.copy_files == "none" else "unknown"
+    reasons = [given.get(a.object_key, fallback) for a in matched.email.attachments if a.object_key not in planned]
+    if matched.skipped:
+        return ["email_skipped"] * len(reasons)
+    return [r if r in MATCHER_REASONS else "unknown" for r in reasons]  # the label set stays closed
 
 
 def copy_files(s3: Any, bucket: str, copies: list[PlannedCopy]) -> tuple[int, dict[str, int]]:

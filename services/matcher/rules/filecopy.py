@@ -1,14 +1,14 @@
 """Reference 000, "Copy files to": which attachments go to the matched task's and company's
-folders, and for each one that does not, why. The matcher decides with it (its ``files_to_copy``
-action) and storage counts the reasons with it (``mailpipe_storage_files_skipped``), so the two
-cannot disagree."""
+folders, and for each one that does not, why. The matcher emits both on ``mail.matched`` (the
+``files_to_copy`` action and ``files_not_copied``); storage copies the one and counts the other
+(``mailpipe_storage_files_skipped``) without deciding anything again."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Literal
 
-from ...common.messages import Attachment, Link, MailboxOptions
+from ...common.messages import Attachment, FileNotCopied, Link, MailboxOptions
 from .filters import filename_passes
 
 Target = tuple[Literal["task", "company"], str]
@@ -24,10 +24,24 @@ def copy_targets(opts: MailboxOptions, links: Sequence[Link]) -> list[Target]:
     return targets
 
 
+def split_attachments(attachments: Sequence[Attachment], opts: MailboxOptions, links: Sequence[Link],
+                      no_files: bool) -> tuple[list[Attachment], list[FileNotCopied]]:
+    """The attachments to copy, and every other one with the reason it is not copied."""
+    files: list[Attachment] = []
+    not_copied: list[FileNotCopied] = []
+    for att in attachments:
+        reason = copy_skip_reason(att, opts, links, no_files)
+        if reason is None:
+            files.append(att)
+        else:
+            not_copied.append(FileNotCopied(object_key=att.object_key, reason=reason))
+    return files, not_copied
+
+
 def copy_skip_reason(att: Attachment, opts: MailboxOptions, links: Sequence[Link], no_files: bool) -> str | None:
     """Why ``att`` is not copied (the first rule that keeps it out), or None when it is. The global
-    "no files" switch comes last: it does not change what is copied, and storage, which cannot see
-    it, attributes to it a file that every other rule lets through."""
+    "no files" switch comes last, so a file is attributed to it only when every other rule lets it
+    through."""
     if opts.copy_files == "none":
         return "mailbox_option_none"
     if not any(lk.entity_type == "task" for lk in links):
