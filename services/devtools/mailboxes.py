@@ -1,4 +1,5 @@
-"""Putting mail into the local Dovecot over IMAP APPEND (the way a server receives it)."""
+"""Putting mail into the local Dovecot over IMAP APPEND (the way a server receives it), and
+accounts for it into a test's own database."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def local_account(user: str, mailbox_id: str, **fields: Any) -> Account:
 
 def save_account(dsn: str, account: Account, password: str | None = None) -> None:
     """Store ``account`` (its password sealed with the stack's key) in the database at ``dsn``,
-    without the connection check of ``mailpipe accounts add``."""
+    without the connection check of ``mailpipe accounts add``. Not through that command's
+    operations (``fetcher.accounts.ops.Ops.save``): they read the database from the environment and
+    publish to ``mail.mailboxes``, where a test names its own scratch database and may have no Kafka."""
     box = SecretBox(SecretsSettings(keys=SecretStr(stack_env("MAILPIPE_SECRETS__KEYS"))))
     secret = SecretStr(password or stack_env("MAILPIPE_STACK_MAIL_PASSWORD"))
     with clients.connect_postgres(PostgresSettings(dsn=SecretStr(dsn)), autocommit=True) as conn:
