@@ -317,3 +317,16 @@ def test_a_bug_in_a_batch_falls_back_to_one_by_one_and_loses_nothing(harness: Ha
     assert stage.batches and b"b" in stage.batches[0]  # the batch call came first, and failed
     assert sorted(stage.calls) == [b"a", b"b", b"c"]  # handle, once each, after the batch call failed
     assert [r.value for r in harness.read_all(out)] == [b"A", b"B", b"C"]
+
+
+def test_the_stage_counters_exist_at_zero_before_the_first_record(harness: Harness, topics, unique: str) -> None:
+    """A counter born at its first batch's count gives rate() no earlier sample: the whole first
+    poll batch would never show on the dashboards."""
+    from prometheus_client import REGISTRY
+
+    src, out = topics
+    stage = Upper(out)
+    stage.name = f"fresh{unique}"
+    StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    for metric in ("mailpipe_runtime_records_consumed_total", "mailpipe_runtime_commits_total"):
+        assert REGISTRY.get_sample_value(metric, {"stage": stage.name}) == 0, metric

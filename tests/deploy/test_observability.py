@@ -337,9 +337,13 @@ def test_every_query_runs_on_a_real_prometheus_scraping_the_services(prometheus:
     admin.create_topics()
     # a few messages through all four stages, so the core series carry data, not only zeros
     user, box, sent = f"obs-{unique}@mailpipe.test", f"obs-{unique}", 3
-    mailboxes.append(user, [(f"Message-ID: <obs-{n}-{unique}@mailpipe.test>\r\nFrom: Alice <alice@acme.example>\r\n"
-                             f"To: {user}\r\nSubject: observed {n}\r\nDate: Mon, 5 Oct 2026 10:00:00 +0000\r\n"
-                             f"\r\nhello\r\n").encode() for n in range(sent)])
+
+    def deliver(numbers: range) -> None:
+        mailboxes.append(user, [(f"Message-ID: <obs-{n}-{unique}@mailpipe.test>\r\nFrom: Alice <alice@acme.example>"
+                                 f"\r\nTo: {user}\r\nSubject: observed {n}\r\nDate: Mon, 5 Oct 2026 10:00:00 +0000"
+                                 f"\r\n\r\nhello\r\n").encode() for n in numbers])
+
+    deliver(range(1))  # the rest arrives once Prometheus has seen the counters: rate() needs a "before"
     mailboxes.save_account(pg_dsn, mailboxes.local_account(user, box, poll_interval_seconds=5))
     procs = pipeline({"MAILPIPE_POSTGRES__DSN": pg_dsn}, tmp_path / "logs",
                      {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
@@ -359,6 +363,9 @@ def test_every_query_runs_on_a_real_prometheus_scraping_the_services(prometheus:
                     and {r["metric"]["stage"] for r in lag["data"]["result"]} == set(CONSUMES))
 
         wait_for(scraped, "Prometheus to scrape the four services and the three stages' lag", 120)
+        wait_for(lambda: stored(pg_dsn, box) == 1, "the first message to be stored", 120)
+        time.sleep(5)  # two scrapes (2 s apart) of every counter after the first message
+        deliver(range(1, sent))
         wait_for(lambda: stored(pg_dsn, box) == sent, "the messages to be stored", 120)
 
         # the core series are there and carry the traffic, as the dashboards (namespace All) ask
@@ -368,9 +375,13 @@ def test_every_query_runs_on_a_real_prometheus_scraping_the_services(prometheus:
         assert {r["metric"]["stage"] for r in results(prometheus.url, board_query(
             "mailpipe-overview.json", "Lag per stage"))} == set(CONSUMES)
         flowing = board_query("mailpipe-overview.json", "Messages per stage", "records_consumed")
-        wait_for(lambda: {r["metric"]["stage"] for r in results(prometheus.url, flowing)
-                          if float(r["value"][1]) > 0} == set(CONSUMES),
-                 "a consumed-records rate above zero for every stage", 90)
+        try:
+            wait_for(lambda: {r["metric"]["stage"] for r in results(prometheus.url, flowing)
+                              if float(r["value"][1]) > 0} == set(CONSUMES),
+                     "a consumed-records rate above zero for every stage", 90)
+        except AssertionError:
+            raw = results(prometheus.url, "mailpipe_runtime_records_consumed_total[5m]")
+            raise AssertionError(f"{flowing}: {results(prometheus.url, flowing)}; samples: {raw}") from None
         fetched = board_query("mailpipe-overview.json", "Messages per stage", "messages_fetched")
         assert results(prometheus.url, fetched), fetched
 

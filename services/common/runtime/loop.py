@@ -101,8 +101,12 @@ class StageRunner:
         self._guard = DeadLetterGuard(settings.dlq_window_records, settings.dlq_min_records, settings.dlq_max_ratio)
         self._done: dict[Partition, int] = {}  # handled and sent, not yet committed
         self._revoke_failed: BaseException | None = None
-        for dependency in DEPENDENCIES:  # every series from 0: increase() and rate() see the first retry
+        # Every series from 0, scraped before the first record: a counter born at its first batch's
+        # count gives rate() and increase() nothing to compare with (a whole poll batch unseen).
+        for dependency in DEPENDENCIES:
             DEPENDENCY_RETRIES.labels(stage=stage.name, dependency=dependency)
+        RECORDS_CONSUMED.labels(stage=stage.name)
+        COMMITS.labels(stage=stage.name)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
