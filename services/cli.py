@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "accounts": ("mailboxes to import from", "mailpipe.fetcher.accounts.cli:add_accounts"),
     "parse": ("parse .eml files and print the mail.parsed payload as JSON (JSON Lines for several)",
               "mailpipe.parser.commands:add_parse"),
-    "match": ("print each email's links, reasons and actions (no Kafka)", "mailpipe.matcher.commands:add_match"),
+    "match": ("print each email's links, reasons and actions (no Kafka)", "mailpipe.tools.match:add_match"),
     "retention": ("delete mails and attachments past their mailbox's limits",
                   "mailpipe.storage.commands:add_retention"),
     "emails": ("list stored emails by linked entity, mailbox and date", "mailpipe.storage.commands:add_emails"),

@@ -79,7 +79,8 @@ def outputs(parsed: ParsedEmail, decision: Decision, matched_topic: str = MATCHE
     key = str(parsed.email_id).encode()
     matched = MatchedEnvelope(email_id=parsed.email_id, producer="matcher",
                               payload=MatchedEmail(email=parsed, links=decision.links, actions=decision.actions,
-                                                   skipped=decision.skipped))
+                                                   skipped=decision.skipped,
+                                                   files_not_copied=decision.files_not_copied))
     headers = routing_headers(matched)
     if decision.generation:  # storage replaces the email's links with these
         headers.append((REINDEX_GENERATION, str(decision.generation).encode()))

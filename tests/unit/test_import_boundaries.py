@@ -14,14 +14,11 @@ from pathlib import Path
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
 SERVICES = {"fetcher", "parser", "matcher", "storage"}
-OUTSIDE = {"devtools", "cli"}  # tools around the services: they import services, never the reverse
+OUTSIDE = {"devtools", "cli", "tools"}  # tools around the services: they import services, never the reverse
 
 # Cross-service imports still in files this change does not own, each with the fix it waits for.
 # Keep it shrinking: the test also fails when an entry no longer occurs.
-PENDING: dict[tuple[str, str], str] = {
-    ("matcher/commands.py", "parser"): "`mailpipe match` parses .eml files with the parser: "
-    "the command belongs beside the CLI (it composes two services), not in the matcher",
-}
+PENDING: dict[tuple[str, str], str] = {}  # (file, package) imports known to break the rule, each with why
 
 
 def _package_of(path: Path) -> str:

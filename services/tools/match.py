@@ -1,8 +1,9 @@
 """``mailpipe match --directory FILE [--mailbox-config FILE] EMAIL.eml...``: each email's links,
-reasons and actions, without Kafka or PostgreSQL, through the service's own rule code. The emails
-are matched in the order given against one in-memory state, so a thread's later emails join the
-case its first one created, as they would in the service. One email: one JSON document; several:
-one JSON object per line (JSON Lines), an error object for a file that cannot be read or parsed."""
+reasons and actions, without Kafka or PostgreSQL, through the services' own code (the parser's,
+then the matcher's rules). The emails are matched in the order given against one in-memory state,
+so a thread's later emails join the case its first one created, as they would in the service.
+One email: one JSON document; several: one JSON object per line (JSON Lines), an error object for
+a file that cannot be read or parsed."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from ..common.admin import read_entities
 from ..common.errors import PoisonMessage
 from ..common.mailboxes import Mailboxes
 from ..common.messages import Sighting
-from .configfiles import read_mailbox_config
-from .directory import EntityIndex
-from .matching import Matcher
+from ..matcher.configfiles import read_mailbox_config
+from ..matcher.directory import EntityIndex
+from ..matcher.matching import Matcher
+from ..parser.mime import parse_email
 
 
 def add_match(p: argparse.ArgumentParser) -> None:
@@ -53,8 +55,6 @@ def run(args: argparse.Namespace) -> Any:
 
 
 def _decisions(matcher: Matcher, mailbox_id: str, paths: list[Path]) -> Generator[dict[str, Any], None, int]:
-    from ..parser.mime import parse_email
-
     failed = False
     for n, path in enumerate(paths, start=1):
         try:
