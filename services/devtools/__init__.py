@@ -6,4 +6,5 @@ It ships in the wheel because the demo runs from the installed package (``python
 mailpipe.devtools.demo`` in the Makefile) and tests and benchmarks import it from there. No service
 and nothing in ``mailpipe.common`` imports it (tests/unit/test_import_boundaries.py fails if one
 does); it reaches the services only through their public entry points: ``mailpipe.cli`` commands,
-the accounts model, and the accounts store for seeding (see ``mailboxes.save_account``)."""
+the accounts model, and the accounts operation ``save_sealed`` for seeding (see
+``mailboxes.save_account``); that test also fails when it imports any other service module."""

@@ -13,9 +13,8 @@ from pydantic import SecretStr
 
 from ..common import clients
 from ..common.settings import PostgresSettings
-from ..fetcher.accounts import store
 from ..fetcher.accounts.model import Account, AccountSecrets
-from ..fetcher.accounts.secrets import SecretBox, SecretsSettings
+from ..fetcher.accounts.ops import save_sealed
 
 
 def stack_env(name: str) -> str:
@@ -62,11 +61,9 @@ def local_account(user: str, mailbox_id: str, **fields: Any) -> Account:
 
 def save_account(dsn: str, account: Account, password: str | None = None) -> None:
     """Store ``account`` (its password sealed with the stack's key) in the database at ``dsn``,
-    without the connection check of ``mailpipe accounts add``. Not through that command's
-    operations (``fetcher.accounts.ops.Ops.save``): they read the database from the environment and
-    publish to ``mail.mailboxes``, where a test names its own scratch database and may have no Kafka."""
-    box = SecretBox(SecretsSettings(keys=SecretStr(stack_env("MAILPIPE_SECRETS__KEYS"))))
-    secret = SecretStr(password or stack_env("MAILPIPE_STACK_MAIL_PASSWORD"))
+    without the connection check of ``mailpipe accounts add`` and without publishing to
+    ``mail.mailboxes`` (a test names its own scratch database and may have no Kafka): the fetcher's
+    ``save_sealed``, the path ``mailpipe accounts`` stores through too."""
+    secrets = AccountSecrets(password=SecretStr(password or stack_env("MAILPIPE_STACK_MAIL_PASSWORD")))
     with clients.connect_postgres(PostgresSettings(dsn=SecretStr(dsn)), autocommit=True) as conn:
-        box.verify(conn)
-        store.save(conn, account, box.seal(AccountSecrets(password=secret)))
+        save_sealed(conn, account, secrets, SecretStr(stack_env("MAILPIPE_SECRETS__KEYS")))

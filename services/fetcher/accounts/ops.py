@@ -1,5 +1,7 @@
 """What the accounts commands share: settings, the secret box, a database connection and a
-producer, opened lazily (``generate-key`` needs none of them) and closed at the end."""
+producer, opened lazily (``generate-key`` needs none of them) and closed at the end; and
+``save_sealed``, the public way to store an account from outside these commands (demo and test
+seeding in ``mailpipe.devtools``), which ``Ops.save`` builds on."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import sys
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
+
+from pydantic import SecretStr
 
 from ...common import clients
 from ...common.runtime.kafka_ports import KafkaProducerPort
@@ -16,7 +20,18 @@ from ..settings import FetcherSettings
 from . import publish, store
 from .check import CheckReport, check_account
 from .model import Account, AccountSecrets
-from .secrets import SecretBox
+from .secrets import SecretBox, SecretsSettings
+
+
+def save_sealed(conn: Any, account: Account, secrets: AccountSecrets, keys: SecretStr) -> bool:
+    """Store ``account`` with ``secrets`` sealed by ``keys`` (``MAILPIPE_SECRETS__KEYS``' form: the
+    first key encrypts) in the database of ``conn`` (autocommit psycopg), due for a fetch at once;
+    True when the account is new. No connection check and nothing published to ``mail.mailboxes``:
+    ``mailpipe accounts add`` does those. Blocks on PostgreSQL; raises ConfigError for a malformed
+    key or one this database's secrets were not sealed with (nothing is stored then)."""
+    box = SecretBox(SecretsSettings(keys=keys))
+    box.verify(conn)  # a key nobody else here can open would strand the account's secrets
+    return store.save(conn, account, box.seal(secrets))
 
 
 class Ops:
@@ -72,7 +87,8 @@ class Ops:
 
     def save(self, account: Account, secrets: AccountSecrets) -> bool:
         """Store the account (secrets sealed) and publish its options; True when new."""
-        created = store.save(self.conn, account, self.box.seal(secrets))
+        # the same path as seeding (its key check repeats __enter__'s: one row read and rewritten)
+        created = save_sealed(self.conn, account, secrets, self.settings.secrets.keys)
         publish.send_and_wait(self.producer, [publish.mailbox_record(account, "mailpipe accounts")])
         return created
 
