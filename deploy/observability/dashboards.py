@@ -104,9 +104,8 @@ def runtime_panels(stage: str) -> list[timeseries.Panel]:
         graph("Retries by dependency", "Retries of transient failures per second, by the dependency that "
               "failed; when they run out the stage exits without committing", "ops",
               (rate("mailpipe_runtime_dependency_retries_total", "dependency", sel), "{{dependency}}")),
-        graph("Commits and backpressure", "Offset commits and backpressure pauses per second", "ops",
-              (rate("mailpipe_runtime_commits_total", selector=sel), "commits"),
-              (rate("mailpipe_runtime_backpressure_pauses_total", selector=sel), "pauses")),
+        graph("Commits", "Offset commits per second", "ops",
+              (rate("mailpipe_runtime_commits_total", selector=sel), "commits")),
     ]
 
 
@@ -156,8 +155,6 @@ def overview() -> db.Dashboard:
                     'dependency=~"postgres|s3"'), "{{dependency}}"),
               (rate("mailpipe_runtime_dependency_retries_total", "dependency",
                     'dependency!~"postgres|s3"'), "{{dependency}}")),
-        graph("Backpressure pauses", "Times a stage paused consumption because it was saturated, per second",
-              "ops", (rate("mailpipe_runtime_backpressure_pauses_total", "stage"), "{{stage}}")),
         graph("Replicas up", "Replicas answering /metrics, per service", "short",
               ('sum by (service) (up{job="mailpipe"})', "{{service}}")),
     ]:

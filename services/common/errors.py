@@ -1,8 +1,8 @@
-"""The three kinds of failure the runtime knows, plus configuration errors.
+"""The kinds of failure the runtime knows: poison input, transient failures, configuration errors.
 
 Adapters translate library exceptions into these at the boundary, so the runtime can apply one
 fixed behaviour to each: poison input is dead-lettered, transient failures are retried and then
-crash the process without committing, backpressure pauses consumption.
+crash the process without committing, configuration errors stop it without committing.
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ class TransientError(Exception):
     def __init__(self, *args: object, dependency: str | None = None) -> None:
         super().__init__(*args)
         self.dependency = dependency
-
-
-class Backpressure(Exception):
-    """A downstream is saturated: stop taking records for a while, keep the group membership."""
 
 
 class DeadLetterRatioExceeded(Exception):

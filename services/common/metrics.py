@@ -15,7 +15,6 @@ RECORDS_PRODUCED = Counter("mailpipe_runtime_records_produced", "Records produce
 DEAD_LETTERS = Counter("mailpipe_runtime_dead_letters", "Records sent to a dead-letter topic", ["stage", "reason"])
 RETRIES = Counter("mailpipe_runtime_retries", "Retries of a transient failure", ["stage"])
 COMMITS = Counter("mailpipe_runtime_commits", "Offset commits", ["stage"])
-PAUSES = Counter("mailpipe_runtime_backpressure_pauses", "Times consumption paused on backpressure", ["stage"])
 CONSUMER_LAG = Gauge("mailpipe_runtime_consumer_lag_records",
                      "Records on an assigned partition not yet taken by this consumer (end offset minus "
                      "position), refreshed every few seconds; partition numbers are a closed set per topic",

@@ -146,7 +146,6 @@ class RuntimeSettings(Section):
     dlq_window_records: int = Field(100, gt=0)
     dlq_min_records: int = Field(20, gt=0)
     dlq_max_ratio: float = Field(0.5, gt=0, le=1)
-    backpressure_pause_seconds: float = Field(1.0, ge=0)
 
 
 class HttpSettings(Section):

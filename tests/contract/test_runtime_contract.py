@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from mailpipe.common.errors import Backpressure, DeadLetterRatioExceeded, PoisonMessage, TransientError
+from mailpipe.common.errors import DeadLetterRatioExceeded, PoisonMessage, TransientError
 from mailpipe.common.runtime.loop import Stage, StageRunner
 from mailpipe.common.runtime.ports import Output, Record
 from mailpipe.common.settings import RuntimeSettings
@@ -14,8 +14,7 @@ from mailpipe.common.settings import RuntimeSettings
 from tests.conftest import stack_env
 from tests.support.harness import Harness, KafkaHarness, MemoryHarness
 
-FAST = RuntimeSettings(retry_attempts=3, retry_backoff_seconds=0.01, backpressure_pause_seconds=0.3,
-                       dlq_min_records=5, poll_timeout_seconds=0.5)
+FAST = RuntimeSettings(retry_attempts=3, retry_backoff_seconds=0.01, dlq_min_records=5, poll_timeout_seconds=0.5)
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -37,14 +36,12 @@ def topics(harness: Harness, unique: str) -> tuple[str, str]:
 
 
 class Upper(Stage):
-    """Echoes each value upper-cased; values named in ``poison``/``flaky``/``pushback`` misbehave."""
+    """Echoes each value upper-cased; values named in ``poison``/``flaky`` misbehave."""
 
     name = "upper"
 
-    def __init__(self, out: str, poison: set[bytes] = frozenset(), flaky: dict[bytes, int] | None = None,
-                 pushback: dict[bytes, int] | None = None) -> None:
-        self.out, self.poison = out, poison
-        self.flaky, self.pushback = dict(flaky or {}), dict(pushback or {})
+    def __init__(self, out: str, poison: set[bytes] = frozenset(), flaky: dict[bytes, int] | None = None) -> None:
+        self.out, self.poison, self.flaky = out, poison, dict(flaky or {})
         self.calls: list[bytes] = []
 
     def handle(self, record: Record) -> list[Output]:
@@ -55,9 +52,6 @@ class Upper(Stage):
         if self.flaky.get(value, 0) > 0:
             self.flaky[value] -= 1
             raise TransientError("dependency hiccup")
-        if self.pushback.get(value, 0) > 0:
-            self.pushback[value] -= 1
-            raise Backpressure("downstream full")
         return [Output(self.out, record.key, value.upper())]
 
 
@@ -125,16 +119,6 @@ def test_outputs_are_durable_before_the_commit(harness: Harness, topics, unique:
     drive(runner, lambda: harness.committed(f"g{unique}", src) == 3)
     assert seen_at_commit, "nothing was committed"
     assert seen_at_commit[-1] == [b"A", b"B", b"C"]
-
-
-def test_backpressure_pauses_then_resumes_without_loss_or_duplicates(harness: Harness, topics, unique: str) -> None:
-    src, out = topics
-    feed(harness, src, b"a", b"b", b"c", b"d")
-    stage = Upper(out, pushback={b"c": 1})
-    runner = StageRunner(stage, harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
-    drive(runner, lambda: harness.committed(f"g{unique}", src) == 4)
-    assert [r.value for r in harness.read_all(out)] == [b"A", b"B", b"C", b"D"]
-    assert stage.calls.count(b"c") == 2 and stage.calls.count(b"a") == 1
 
 
 def test_dead_letter_ratio_guard_stops_the_stage(harness: Harness, topics, unique: str) -> None:

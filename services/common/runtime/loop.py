@@ -15,14 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ..adapters import translate
-from ..errors import Backpressure, ConfigError, PoisonMessage, TransientError
+from ..errors import ConfigError, PoisonMessage, TransientError
 from ..metrics import (
     BATCH_SECONDS,
     COMMITS,
     DEAD_LETTERS,
     DEPENDENCIES,
     DEPENDENCY_RETRIES,
-    PAUSES,
     RECORDS_CONSUMED,
     RECORDS_PRODUCED,
 )
@@ -158,7 +157,7 @@ class StageRunner:
         only handling the records one by one can pin on a record."""
         try:
             outcomes = self._retrying(lambda: self.stage.handle_batch(records))
-        except (TransientError, Backpressure, ConfigError):
+        except (TransientError, ConfigError):
             raise
         except Exception:
             log.exception("batch failed; handling its records one by one",
@@ -175,14 +174,8 @@ class StageRunner:
 
     def _process_each(self, records: list[Record]) -> None:
         deliveries: list[Sent] = []
-        for index, record in enumerate(records):
-            try:
-                outputs = self._handle(record)
-            except Backpressure as exc:
-                self._flush_and_commit(deliveries)
-                self._pause(records[index:], exc)
-                return
-            self._accept(record, outputs, deliveries)
+        for record in records:
+            self._accept(record, self._handle(record), deliveries)
         self._flush_and_commit(deliveries)
 
     def _send(self, record: Record, outputs: list[Output], dead_letters: bool = False) -> list[Sent]:
@@ -211,7 +204,7 @@ class StageRunner:
             outputs = self._retrying(lambda: self.stage.handle(record))
         except PoisonMessage as exc:
             return self._poisoned(record, exc)
-        except (TransientError, Backpressure, ConfigError):
+        except (TransientError, ConfigError):
             raise
         except Exception as exc:
             log.exception("unhandled error; dead-lettering the record",
@@ -268,22 +261,3 @@ class StageRunner:
             refused.setdefault((record.topic, record.partition, record.offset), (record, kind))
         return [sent for record, kind in refused.values()
                 for sent in self._send(record, self._poisoned(record, kind, handled=True), dead_letters=True)]
-
-    def _pause(self, unhandled: list[Record], exc: Backpressure) -> None:
-        """Rewind to the first unhandled record of each partition, then poll while paused."""
-        PAUSES.labels(stage=self.stage.name).inc()
-        log.info("backpressure: pausing", extra={"stage": self.stage.name, "error": str(exc)})
-        firsts: dict[Partition, int] = {}
-        for r in unhandled:
-            firsts.setdefault((r.topic, r.partition), r.offset)
-        for partition, offset in firsts.items():
-            self.consumer.seek(partition, offset)
-        self.consumer.pause()
-        deadline = time.monotonic() + self.settings.backpressure_pause_seconds
-        try:
-            while time.monotonic() < deadline:
-                # Paused partitions return nothing; polling keeps the group membership alive.
-                self.consumer.poll(min(0.2, self.settings.poll_timeout_seconds), 1)
-                self._on_progress()
-        finally:
-            self.consumer.resume()

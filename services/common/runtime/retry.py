@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..adapters import translate
-from ..errors import Backpressure, ConfigError, DeadLetterRatioExceeded, PoisonMessage, TransientError
+from ..errors import ConfigError, DeadLetterRatioExceeded, PoisonMessage, TransientError
 from ..metrics import DEPENDENCY_RETRIES, RETRIES
 
 T = TypeVar("T")
@@ -22,13 +22,14 @@ def call_with_retry(fn: Callable[[], T], *, attempts: int, backoff_seconds: floa
     Library exceptions are translated by the adapters' tables first. Blocks for the backoff
     between attempts. Raises TransientError once the attempts are spent; PoisonMessage (a library
     error that one record caused, translated), ConfigError (a dependency refusing our
-    configuration: no retry helps), Backpressure and untranslatable exceptions (bugs) at once.
+    configuration: no retry helps), DeadLetterRatioExceeded and untranslatable exceptions (bugs)
+    at once.
     """
     delay = backoff_seconds
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except (Backpressure, DeadLetterRatioExceeded):
+        except DeadLetterRatioExceeded:
             raise
         except Exception as exc:
             kind = translate(exc)
