@@ -381,8 +381,9 @@ SCHEMAS: dict[str, type[Envelope[Any]]] = {
 
 
 def encode(envelope: Envelope[Any]) -> bytes:
-    """Serialise an envelope to JSON bytes (aliases used, e.g. ``from``)."""
-    return envelope.model_dump_json(by_alias=True).encode()
+    """Serialise an envelope to JSON bytes (aliases used, e.g. ``from``): ``model_dump_json``'s
+    bytes, from the serializer it wraps, without its str round trip (half the CPU: bench/records.py)."""
+    return envelope.__pydantic_serializer__.to_json(envelope, by_alias=True)
 
 
 def routing_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:

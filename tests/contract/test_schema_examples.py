@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from mailpipe.common import rawrecord, schemas
 from mailpipe.common.identity import object_key
-from mailpipe.common.messages import SCHEMAS
+from mailpipe.common.messages import SCHEMAS, encode
 from mailpipe.common.topics import SCHEMAS_DIR
 
 from tests.contract.examples import raw_objects, record
@@ -40,6 +40,9 @@ def test_example_validates_and_parses(path: Path) -> None:
         return
     model = SCHEMAS[path.parent.name].model_validate(doc)
     assert model.type == doc["type"]
+    # what a producer sends: the JSON model_dump_json documents, byte for byte, and it reads back
+    assert encode(model) == model.model_dump_json(by_alias=True).encode()
+    assert type(model).model_validate_json(encode(model)) == model
 
 
 @pytest.mark.parametrize("path", sorted((SCHEMAS_DIR / "examples" / rawrecord.NAME).glob("*.json")),
