@@ -37,7 +37,11 @@ def start_process(name: str, settings: ServiceSettings) -> tuple[Health, threadi
 def run_stage(name: str, settings: ServiceSettings, input_topics: list[str],
               make_stage: Callable[[Health, threading.Event], Stage]) -> int:
     """Run a consuming stage until SIGTERM. Returns the process exit code: 0 on a clean stop,
-    1 when a dependency stayed down or too much input was poison (nothing of the batch committed)."""
+    1 when a dependency stayed down or too much input was poison (nothing of the batch committed).
+
+    ``/readyz`` turns ready when the consumer has joined its group (its first assignment arrived,
+    even an empty one: a replica beyond the partition count is healthy) and not ready again on the
+    way out."""
     health, stop = start_process(name, settings)
     producer = KafkaProducerPort(clients.make_producer(settings.kafka))
     stage = make_stage(health, stop)
@@ -47,7 +51,11 @@ def run_stage(name: str, settings: ServiceSettings, input_topics: list[str],
         lag.forget(parts)  # their new owner reports them; two owners' series would double the sum
         runner.on_revoked(parts)
 
-    consumer = KafkaConsumerPort(clients.make_consumer(settings.kafka, group), input_topics, on_revoked=revoked)
+    def assigned(parts: Sequence[Partition]) -> None:
+        health.set_ready(True)  # joined: before this the first poll is still waiting for the group
+
+    consumer = KafkaConsumerPort(clients.make_consumer(settings.kafka, group), input_topics,
+                                 on_revoked=revoked, on_assigned=assigned)
     lag = LagReporter(consumer, name)  # refreshed after polls, at most every few seconds
 
     def progress() -> None:
@@ -55,7 +63,6 @@ def run_stage(name: str, settings: ServiceSettings, input_topics: list[str],
         lag.maybe_report()
 
     runner = StageRunner(stage, consumer, producer, settings.runtime, on_progress=progress)
-    health.set_ready(True)
     try:
         runner.run(stop)
     finally:

@@ -16,23 +16,32 @@ log = logging.getLogger(__name__)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_revoked: RevokeCallback | None) -> None:
-        self.on_revoked = on_revoked
+    def __init__(self, on_revoked: RevokeCallback | None, on_assigned: RevokeCallback | None) -> None:
+        self.on_revoked, self.on_assigned = on_revoked, on_assigned
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         if self.on_revoked:
             self.on_revoked([(tp.topic, tp.partition) for tp in revoked])
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        pass
+        if self.on_assigned:
+            self.on_assigned([(tp.topic, tp.partition) for tp in assigned])
 
 
 class KafkaConsumerPort:
-    """Wraps a kafka-python KafkaConsumer (from ``clients.make_consumer``) subscribed to ``topics``."""
+    """Wraps a kafka-python KafkaConsumer (from ``clients.make_consumer``) subscribed to ``topics``.
 
-    def __init__(self, consumer: Any, topics: list[str], on_revoked: RevokeCallback | None = None) -> None:
+    ``on_revoked`` and ``on_assigned`` are called inside ``poll`` on the polling thread, around each
+    rebalance. ``on_assigned`` fires once the group join completed, with the member's whole new
+    assignment, empty when the group has more members than partitions: the client's default eager
+    assignors (range, round-robin) call it on every join; a cooperative assignor would call it only
+    for added partitions, never for an empty first assignment.
+    """
+
+    def __init__(self, consumer: Any, topics: list[str], on_revoked: RevokeCallback | None = None,
+                 on_assigned: RevokeCallback | None = None) -> None:
         self._c = consumer
-        self._c.subscribe(topics, listener=_Listener(on_revoked))
+        self._c.subscribe(topics, listener=_Listener(on_revoked, on_assigned))
 
     def poll(self, timeout_seconds: float, max_records: int) -> list[Record]:
         batches = self._c.poll(timeout_ms=int(timeout_seconds * 1000), max_records=max_records)
