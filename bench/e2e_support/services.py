@@ -138,9 +138,12 @@ def pipeline(env: dict[str, str], run_id: str, replicas: int, log_dir: Path,
         target = next((p for p in procs if p.service == profile), None)
         if target is not None and profile_dir is not None and not isinstance(target, CProfiledProcess):
             assert target.proc is not None
-            # attached, so the service runs exactly as it would; py-spy writes when the service exits
+            # attached, so the service runs exactly as it would; py-spy writes when the service exits.
+            # --gil: only the thread running Python is sampled, so threads blocked in a socket or
+            # a selector (whatever py-spy's idle heuristic makes of them) are not counted as work;
+            # C code that releases the GIL (hashing, socket I/O) is in the CPU groups, not here.
             with open(log_dir / "py-spy.log", "ab") as log:
-                profiler = subprocess.Popen([str(pyspy()), "record", "--pid", str(target.proc.pid), "--threads",
+                profiler = subprocess.Popen([str(pyspy()), "record", "--pid", str(target.proc.pid), "--threads", "--gil",
                                              "--format", "speedscope", "--rate", "50",
                                              "-o", str(profile_dir / f"{run_id}-{profile}.speedscope.json")],
                                             stdout=log, stderr=subprocess.STDOUT)
