@@ -86,8 +86,9 @@ def wait_ready(procs: list[ServiceProcess], timeout: float = 180) -> None:
 
 
 def wait_groups_stable(groups: dict[str, int], timeout: float = 120) -> None:
-    """Until each consumer group has its expected number of members and is Stable: /readyz turns
-    ready before a consumer joins, and a rebalance inside the timed run would be measured too."""
+    """Until each consumer group has its expected number of members and is Stable. /readyz turns
+    ready once a consumer has joined, but a replica that joined first is ready while the next one's
+    join rebalances the group again, and a rebalance inside the timed run would be measured too."""
     from mailpipe.common import clients
     from mailpipe.common.settings import KafkaSettings
 
@@ -143,8 +144,8 @@ def pipeline(env: dict[str, str], run_id: str, replicas: int, log_dir: Path,
             # a selector (whatever py-spy's idle heuristic makes of them) are not counted as work;
             # C code that releases the GIL (hashing, socket I/O) is in the CPU groups, not here.
             with open(log_dir / "py-spy.log", "ab") as log:
-                profiler = subprocess.Popen([str(pyspy()), "record", "--pid", str(target.proc.pid), "--threads", "--gil",
-                                             "--format", "speedscope", "--rate", "50",
+                profiler = subprocess.Popen([str(pyspy()), "record", "--pid", str(target.proc.pid), "--threads",
+                                             "--gil", "--format", "speedscope", "--rate", "50",
                                              "-o", str(profile_dir / f"{run_id}-{profile}.speedscope.json")],
                                             stdout=log, stderr=subprocess.STDOUT)
         yield procs

@@ -54,15 +54,6 @@ class KafkaConsumerPort:
         if offsets:
             self._c.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
 
-    def seek(self, partition: Partition, offset: int) -> None:
-        self._c.seek(TopicPartition(*partition), offset)
-
-    def pause(self) -> None:
-        self._c.pause(*self._c.assignment())
-
-    def resume(self) -> None:
-        self._c.resume(*self._c.paused())
-
     def assignment(self) -> set[Partition]:
         return {(tp.topic, tp.partition) for tp in self._c.assignment()}
 

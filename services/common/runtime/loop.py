@@ -123,9 +123,10 @@ class StageRunner:
         return len(records)
 
     def on_revoked(self, partitions: Sequence[Partition]) -> None:
-        """Rebalance hook: commit what is done before the partitions go to another member. The
-        client swallows a callback's exception, so a failure is kept and raised by the next
-        ``run_once``: the process stops without committing, the new owners replay the batch."""
+        """Rebalance hook: commit what is done before the partitions go to another member. A
+        failure is kept and raised by the next ``run_once`` as a TransientError (not left to the
+        client, which logs and swallows a callback's exception in some versions and re-raises it
+        from ``poll`` in others): the process stops without committing, the new owners replay."""
         try:
             self._flush_and_commit()
         except Exception as exc:

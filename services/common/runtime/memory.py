@@ -78,11 +78,8 @@ class MemoryConsumer:
         self.broker, self.group = broker, group
         committed = broker.committed.setdefault(group, {})
         self.position = {(t, p): committed.get((t, p), 0) for t in topics for p in range(broker.partitions[t])}
-        self.paused = False
 
     def poll(self, timeout_seconds: float, max_records: int) -> list[Record]:
-        if self.paused:
-            return []
         out: list[Record] = []
         for tp, pos in self.position.items():
             fresh = self.broker.log[tp][pos:pos + max_records - len(out)]
@@ -92,15 +89,6 @@ class MemoryConsumer:
 
     def commit(self, offsets: dict[Partition, int]) -> None:
         self.broker.committed[self.group].update(offsets)
-
-    def seek(self, partition: Partition, offset: int) -> None:
-        self.position[partition] = offset
-
-    def pause(self) -> None:
-        self.paused = True
-
-    def resume(self) -> None:
-        self.paused = False
 
     def assignment(self) -> set[Partition]:
         return set(self.position)

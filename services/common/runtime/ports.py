@@ -50,17 +50,10 @@ class ConsumerPort(Protocol):
     """A group consumer with manual commits."""
 
     def poll(self, timeout_seconds: float, max_records: int) -> list[Record]:
-        """Block up to ``timeout_seconds`` for records of unpaused partitions."""
+        """Block up to ``timeout_seconds`` for records of the assigned partitions."""
 
     def commit(self, offsets: dict[Partition, int]) -> None:
         """Commit synchronously: ``offsets`` are the next offsets to read. Raises on failure."""
-
-    def seek(self, partition: Partition, offset: int) -> None: ...
-
-    def pause(self) -> None:
-        """Stop fetching from every assigned partition (polling keeps the membership alive)."""
-
-    def resume(self) -> None: ...
 
     def assignment(self) -> set[Partition]: ...
 
