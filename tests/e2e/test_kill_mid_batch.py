@@ -18,14 +18,17 @@ What "in flight" means, per service, and how the test knows (``WORK``):
   so the replay must repeat the stored decisions rather than decide (and create) anew. Its batches
   are smaller than the others' (``TARGET_BATCH``) so that several of them give the kill a chance.
 - storage: ``mailpipe_runtime_records_consumed_total`` counts each record taken into the batch's open
-  transaction (sent early in pipeline mode), before ``durable()`` commits it.
+  transaction (sent early in pipeline mode), before ``durable()`` commits it. Since that count runs
+  ahead of its writes, storage also has a durable count (``DURABLE``: rows of ``email_sightings``)
+  that its commits must never pass.
 The kill is pulled when that count and what the group's committed offsets (Kafka admin API,
 relative to where this process started) cover differ by ``MIN_IN_FLIGHT``: correct code is then
 behind on its commits, with work done for records it has not committed; code that commits ahead
 of its work is caught the same way, and loses what it committed. The proof that the kill landed
 mid-batch is read after the process is dead, when its committed offsets are final: they still
-differ from the work it had done. A kill that raced the batch's commit does not count; the test
-tries again on the next batch (``ATTEMPTS``) and fails when it never lands.
+differ from the work it had done (or run ahead of the durable count). A kill that raced the
+batch's commit does not count; the test tries again on the next batch (``ATTEMPTS``) and fails
+when it never lands.
 
 After the restart: every email stored once (sightings, emails, links as the pure parse and match
 functions compute them, attachments), every attachment's S3 object present under its content
@@ -39,6 +42,7 @@ import hashlib
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -63,18 +67,21 @@ from tests.e2e.test_pipeline import (  # noqa: F401  (services: a fixture)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.s3, pytest.mark.imap]
 
-def _metric(name: str) -> Callable[[ServiceProcess, str], int]:
-    return lambda proc, dsn: int(proc.metric(name))
+Count = Callable[[ServiceProcess, Any], int]  # (the target, an autocommit connection to the test's database)
 
 
-def _decisions(proc: ServiceProcess, dsn: str) -> int:
-    """Every decision the matcher group committed in the test's database (any mailbox: the group
-    also decides what other tests put on the shared topic), counted since its start by the caller."""
-    with psycopg.connect(dsn) as conn:
-        return int(conn.execute("SELECT count(*) FROM matcher_decisions").fetchone()[0])
+def _metric(name: str) -> Count:
+    return lambda proc, conn: int(proc.metric(name))
 
 
-WORK = {"parser": _metric("mailpipe_parser_parse_duration_seconds_count"), "matcher": _decisions,
+def _rows(table: str) -> Count:
+    """The rows of ``table`` in the test's database, any mailbox: the target's group also handles
+    what other tests put on the shared topics, and its commits count those records too."""
+    return lambda proc, conn: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+DURABLE = {"storage": _rows("email_sightings")}  # storage's work count is taken before its writes are durable
+WORK = {"parser": _metric("mailpipe_parser_parse_duration_seconds_count"), "matcher": _rows("matcher_decisions"),
         "storage": _metric("mailpipe_runtime_records_consumed_total")}
 EMAILS, LARGE_EVERY = 80, 4  # 20 claim-checked ~700 KB emails, 20 with 2-60 KB attachments
 BATCH = "200"  # the services' poll batch while the backlog builds up
@@ -105,21 +112,27 @@ class Offsets:
         self._consumer.close(autocommit=False)
 
 
-def kill_mid_batch(proc: ServiceProcess, offsets: Offsets, work: Callable[[], int]) -> tuple[int, int]:
+def kill_mid_batch(proc: ServiceProcess, offsets: Offsets, work: Callable[[], int],
+                   durable: Callable[[], int] | None = None) -> tuple[int, int, int | None]:
     """SIGKILL ``proc`` once its work count and its group's commits (both since its start) differ by
-    ``MIN_IN_FLIGHT``; returns (work seen before the kill, records committed at death). Correct code
-    only ever commits behind its work; committing ahead of it is the bug this test exists to catch."""
+    ``MIN_IN_FLIGHT``, or its commits run ``MIN_IN_FLIGHT`` ahead of its ``durable`` count; returns
+    (work seen before the kill, records committed at death, durable count at death). Correct code
+    only ever commits behind its work and its durable writes; committing ahead of them is the bug
+    this test exists to catch."""
     base, work_base, deadline = offsets.committed(), work(), time.monotonic() + 60
+    durable_base = durable() if durable else 0
     while True:
         assert proc.alive(), f"{proc.service} exited on its own"
         assert time.monotonic() < deadline, f"{proc.service} never had a batch in flight"
-        done = work() - work_base
-        if abs(done - (offsets.committed() - base)) >= MIN_IN_FLIGHT:
+        # Commits against durable writes first: two quick reads, not waiting on the busy process.
+        ahead = (offsets.committed() - base) - (durable() - durable_base) if durable else 0
+        done = work() - work_base if ahead < MIN_IN_FLIGHT else 0
+        if ahead >= MIN_IN_FLIGHT or abs(done - (offsets.committed() - base)) >= MIN_IN_FLIGHT:
             proc.kill(signal.SIGKILL)
             assert proc.proc is not None and proc.proc.returncode == -9
             time.sleep(0.5)  # a commit request sent just before the kill may still be applied
-            return done, offsets.committed() - base
-        time.sleep(0.02)
+            return done, offsets.committed() - base, durable() - durable_base if durable else None
+        time.sleep(0.005)
 
 
 def wait_settled(dsn: str, box: str, expected: int, offsets: Offsets, procs: dict[str, ServiceProcess]) -> int:
@@ -216,16 +229,20 @@ def test_sigkill_mid_pooled_batch_loses_and_doubles_nothing(services, pg_dsn: st
     proc.kill(signal.SIGTERM)  # a clean stop: the backlog builds up on its input topic
     others = {name: p for name, p in procs.items() if name != target}
     offsets = Offsets(proc.env["MAILPIPE_RUNTIME__GROUP_ID"], CONSUMES[target])
+    conn = psycopg.connect(pg_dsn, autocommit=True)
     try:
         mailboxes.append(user, (g.raw for g in corpus[1:]))
         wait_for(lambda: offsets.lag() >= EMAILS, others, timeout=120)
         landed = []
         proc.env = {**proc.env, "MAILPIPE_RUNTIME__BATCH_MAX_RECORDS": TARGET_BATCH[target]}
+        work_of = partial(WORK[target], proc, conn)
+        durable_of = partial(DURABLE[target], proc, conn) if target in DURABLE else None
         for _ in range(ATTEMPTS):
             proc.start()
-            work, committed = kill_mid_batch(proc, offsets, lambda: WORK[target](proc, pg_dsn))
-            print(f"{target}: killed with {work} records worked on, {committed} committed")
-            if committed != work:  # it died with work and commits apart: in the middle of a batch
+            work, committed, written = kill_mid_batch(proc, offsets, work_of, durable_of)
+            print(f"{target}: killed with {work} records worked on, {committed} committed, {written} durable")
+            # it died with work and commits apart, or commits ahead of its writes: in the middle of a batch
+            if committed != work or (written is not None and committed > written):
                 landed.append((work, committed))
                 break
         proc.start()
@@ -233,6 +250,7 @@ def test_sigkill_mid_pooled_batch_loses_and_doubles_nothing(services, pg_dsn: st
         settled = wait_settled(pg_dsn, box, len(corpus), offsets, procs)
     finally:
         offsets.close()
+        conn.close()
     assert settled == len(corpus), f"lost: {len(corpus) - settled} of {len(corpus)} emails never stored"
     time.sleep(2)  # anything doubled would land now
     assert stored(pg_dsn, box) == len(corpus)
