@@ -189,15 +189,16 @@ def expected_attachments(corpus: list[mailgen.Generated]) -> dict[str, list[tupl
     return out
 
 
-def stored_attachments(dsn: str, box: str) -> tuple[dict[str, list[tuple[int, str, str]]], int, int]:
-    """Message-ID → its attachment rows; and the counts of emails and of matcher decisions."""
+def stored_attachments(dsn: str, box: str, message_ids: list[str]
+                       ) -> tuple[dict[str, list[tuple[int, str, str]]], int, int]:
+    """Message-ID → its attachment rows; the count of email rows with any of ``message_ids`` (one
+    each, unless a replay stored an email again under another id); the matcher decisions of ``box``."""
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT e.message_id, a.position, a.sha256, a.object_key FROM emails e "
             "JOIN email_sightings s USING (email_id) JOIN email_attachments a USING (email_id) "
             "WHERE s.mailbox_id = %s ORDER BY 1, 2", (box,)).fetchall()
-        emails = conn.execute("SELECT count(DISTINCT email_id) FROM email_sightings WHERE mailbox_id = %s",
-                              (box,)).fetchone()[0]
+        emails = conn.execute("SELECT count(*) FROM emails WHERE message_id = ANY(%s)", (message_ids,)).fetchone()[0]
         decisions = conn.execute("SELECT count(*) FROM matcher_decisions WHERE mailbox_id = %s", (box,)).fetchone()[0]
     out: dict[str, list[tuple[int, str, str]]] = {}
     for message_id, position, sha, key in rows:
@@ -257,7 +258,7 @@ def test_sigkill_mid_pooled_batch_loses_and_doubles_nothing(services, pg_dsn: st
     if target == "matcher":  # its restart found the killed batch's decisions stored and repeated them
         assert procs["matcher"].metric("mailpipe_matcher_decisions_replayed_total") >= MIN_IN_FLIGHT
     assert stored_rows(pg_dsn, box) == expected_rows(corpus)
-    attachments, emails, decisions = stored_attachments(pg_dsn, box)
+    attachments, emails, decisions = stored_attachments(pg_dsn, box, [g.message_id.strip("<>") for g in corpus])
     assert emails == len(corpus) and decisions == len(corpus)
     expected = {mid: atts for mid, atts in expected_attachments(corpus).items() if atts}
     assert attachments == expected
