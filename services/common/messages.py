@@ -308,6 +308,12 @@ class MailboxOptions(Model):
 
     owner_user: str | None = None
     team: str | None = None
+    access_users: list[str] = Field(
+        default_factory=list, description="users (CRM user ids) who may read this mailbox's mail besides its "
+        "owner (reference 002, access management); the reads apply it to users at access level own or team")
+    access_teams: list[str] = Field(
+        default_factory=list, description="teams (or roles) whose members may read this mailbox's mail, "
+        "like access_users")
     copy_files: Literal["none", "task", "company", "both"] = "none"
     files_folder: str = ""
     include_filters: list[FilenameFilter] = Field(default_factory=list, description="only save files that match")

@@ -40,7 +40,8 @@ def add_emails(e: argparse.ArgumentParser) -> None:
     e.add_argument("--entity", default=None, help="TYPE:ID, e.g. company:42 (person, company, task, case, lead)")
     e.add_argument("--mailbox", default=None)
     e.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (UTC)")
-    e.add_argument("--as-user", default=None, help="apply this user's access level (reference 001)")
+    e.add_argument("--as-user", default=None,
+                   help="apply this user's access level (reference 001) and the mailboxes' access lists (002)")
     e.add_argument("--access", choices=["no", "own", "team", "all"], default="own", help="the user's level")
     e.add_argument("--user-address", action="append", default=[], help="an address of the user (repeatable)")
     e.add_argument("--user-team", action="append", default=[], help="a team of the user (repeatable)")

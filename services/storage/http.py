@@ -43,7 +43,8 @@ _QUERY = [
     ("entity", _STRING, "TYPE:ID, e.g. company:42 (person, company, task, case, lead)"),
     ("mailbox", _STRING, "only emails this mailbox saw"),
     ("date", {"type": "string", "format": "date"}, "only emails sent that day (UTC)"),
-    ("as_user", _STRING, "apply this user's access level (reference 001); absent: no access check"),
+    ("as_user", _STRING, "apply this user's access level (reference 001) and the mailboxes' access lists "
+     "(reference 002); absent: no access check"),
     ("access", {"type": "string", "enum": ["no", "own", "team", "all"], "default": "own"},
      "the user's level (needs as_user)"),
     ("user_address", {"type": "array", "items": _STRING}, "an address of the user (repeatable; needs as_user)"),

@@ -4,6 +4,8 @@ them under the access levels of reference 001:
 - ``own``: the user's address is in From, To or Cc, or the user owns a mailbox that saw the email;
 - ``team``: what ``own`` shows, plus every email a mailbox of one of the user's teams saw;
 - ``all``: everything.
+At ``own`` and ``team`` a user also sees the mail of every mailbox whose access lists name the user
+or one of the user's teams (reference 002, access management); ``no`` stays nothing.
 The CRM owns users, their addresses, teams and levels; the caller passes them in (``Viewer``)."""
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ _OWN = """(EXISTS (SELECT 1 FROM email_participants p WHERE p.email_id = e.email
           OR EXISTS (SELECT 1 FROM email_sightings s WHERE s.email_id = e.email_id
                      AND s.owner_user = %(user_id)s))"""
 _TEAM = """EXISTS (SELECT 1 FROM email_sightings s WHERE s.email_id = e.email_id AND s.team = ANY(%(teams)s::text[]))"""
+_GRANTED = """EXISTS (SELECT 1 FROM email_sightings s WHERE s.email_id = e.email_id
+                      AND (%(user_id)s = ANY(s.access_users) OR s.access_teams && %(teams)s::text[]))"""
+_LEVELS = {"no": "false", "own": f"({_OWN} OR {_GRANTED})", "team": f"({_OWN} OR {_TEAM} OR {_GRANTED})",
+           "all": "true"}
 
 
 def list_emails(conn: Any, viewer: Viewer | None = None, entity: tuple[str, str] | None = None,
@@ -38,7 +44,7 @@ def list_emails(conn: Any, viewer: Viewer | None = None, entity: tuple[str, str]
     if viewer is not None:
         params.update(user_id=viewer.user_id, addresses=[a.lower() for a in viewer.addresses],
                       teams=list(viewer.teams))
-        where.append({"no": "false", "own": _OWN, "team": f"({_OWN} OR {_TEAM})", "all": "true"}[viewer.level])
+        where.append(_LEVELS[viewer.level])
     if entity is not None:
         where.append("EXISTS (SELECT 1 FROM email_links l WHERE l.email_id = e.email_id "
                      "AND l.entity_type = %(etype)s AND l.entity_id = %(eid)s)")

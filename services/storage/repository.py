@@ -27,7 +27,7 @@ EMAIL_COLUMNS = (
     "auto_submitted", "auto_submitted_reasons", "bounce", "task_token", "fetch_outcome", "defects", "warnings",
     "first_seen_at")
 SIGHTING_COLUMNS = ("mailbox_id", "folder", "uidvalidity", "uid", "email_id", "fetched_at", "internal_date",
-                    "owner_user", "team")
+                    "owner_user", "team", "access_users", "access_teams")
 PARTICIPANT_COLUMNS = ("email_id", "role", "address", "name")
 ATTACHMENT_COLUMNS = ("email_id", "position", "sha256", "object_key", "size_bytes", "content_type", "filename",
                       "disposition", "content_id", "origin", "depth")
@@ -49,8 +49,11 @@ WITH email AS (
     {_insert("email_sightings", SIGHTING_COLUMNS, "sightings")}
     ON CONFLICT (mailbox_id, folder, uidvalidity, uid) DO UPDATE
         SET fetched_at = LEAST(email_sightings.fetched_at, EXCLUDED.fetched_at),
-            owner_user = EXCLUDED.owner_user, team = EXCLUDED.team
-        WHERE (email_sightings.owner_user, email_sightings.team) IS DISTINCT FROM (EXCLUDED.owner_user, EXCLUDED.team)
+            owner_user = EXCLUDED.owner_user, team = EXCLUDED.team,
+            access_users = EXCLUDED.access_users, access_teams = EXCLUDED.access_teams
+        WHERE (email_sightings.owner_user, email_sightings.team, email_sightings.access_users,
+               email_sightings.access_teams)
+              IS DISTINCT FROM (EXCLUDED.owner_user, EXCLUDED.team, EXCLUDED.access_users, EXCLUDED.access_teams)
            OR email_sightings.fetched_at > EXCLUDED.fetched_at
 ), participants AS (
     {_insert("email_participants", PARTICIPANT_COLUMNS, "participants")} ON CONFLICT DO NOTHING
@@ -157,11 +160,11 @@ class BatchRows:
         key = (s.mailbox_id, s.folder, s.uidvalidity, s.uid)
         row = {"mailbox_id": s.mailbox_id, "folder": s.folder, "uidvalidity": s.uidvalidity, "uid": s.uid,
                "email_id": eid, "fetched_at": seen_at, "internal_date": e.internal_date,
-               "owner_user": options.owner_user, "team": options.team}
+               **_readers(options)}
         old = self.sightings.setdefault(key, row)
         if old is not row:
             times = [t for t in (old["fetched_at"], seen_at) if t is not None]
-            old.update(fetched_at=min(times) if times else None, owner_user=options.owner_user, team=options.team)
+            old.update(fetched_at=min(times) if times else None, **_readers(options))
         groups = {"from": e.from_, "to": e.to, "cc": e.cc, "bcc": e.bcc, "sender": e.sender,
                   "reply_to": e.reply_to, "delivered_to": e.delivered_to}
         for role in PARTICIPANT_ROLES:
@@ -197,6 +200,13 @@ class BatchRows:
         """The (email, mailbox) pairs this batch re-links, with their generation: a reindex's."""
         return [{"email_id": eid, "mailbox_id": mailbox, "generation": g}
                 for (eid, mailbox), g in self.generations.items() if g > 0]
+
+
+def _readers(options: MailboxOptions) -> dict[str, Any]:
+    """Who may read a sighting's mail besides the access levels' own rules: the mailbox's owner,
+    team and access lists (the latest options win when a sighting is seen again)."""
+    return {"owner_user": options.owner_user, "team": options.team,
+            "access_users": sorted(set(options.access_users)), "access_teams": sorted(set(options.access_teams))}
 
 
 def _json_default(value: Any) -> str:

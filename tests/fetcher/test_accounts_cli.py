@@ -43,7 +43,8 @@ def imaps_flags(user: str) -> list[str]:
 def test_add_show_list_set_remove_and_the_secret_stays_sealed(world: FetchWorld, run) -> None:  # type: ignore[no-untyped-def]
     box = f"cli-{world.unique}"
     code, out, err = run("accounts", "add", box, *imaps_flags(world.user("cli")), "--password-env", "BOX_PASSWORD",
-                         "--owner", "u7", "--team", "t2")
+                         "--owner", "u7", "--team", "t2", "--access-user", "u9", "--access-team", "t5",
+                         "--access-team", "t6")
     assert code == 0, err
     assert json.loads(out)["created"] is True
     config, sealed = world.conn.execute("SELECT config::text, secrets FROM mailbox_accounts WHERE mailbox_id = %s",
@@ -69,6 +70,7 @@ def test_add_show_list_set_remove_and_the_secret_stays_sealed(world: FetchWorld,
     assert published and all(PASSWORD.encode() not in (r.value or b"") for r in published)
     latest = json.loads(published[-1].value or b"{}")["payload"]
     assert latest["options"]["owner_user"] == "u7" and "server" not in latest and "username" not in latest
+    assert latest["options"]["access_users"] == ["u9"] and latest["options"]["access_teams"] == ["t5", "t6"]
 
     code, out, _ = run("accounts", "remove", box)
     assert code == 0 and json.loads(out)["removed"] is True

@@ -51,3 +51,30 @@ def test_access_levels_own_team_all(pg_dsn: str) -> None:
         assert subjects(None, mailbox="support") == [2, 4]
         assert subjects(None, day=date(2026, 11, 1)) == [1, 2, 3, 4]
         assert subjects(None, day=date(2026, 11, 2)) == []
+
+
+@pytest.mark.postgres
+def test_mailbox_access_lists_let_named_users_and_teams_read_its_mail(pg_dsn: str) -> None:
+    """Reference 002 (access management): a mailbox names users and teams who may read its mail.
+    At level own or team they see it besides what those levels show; level no still sees nothing.
+    The lists are the mailbox's current ones: a sighting seen again (reindex) takes the new lists."""
+    shared = MailboxOptions(owner_user="alice", team="sales", access_users=["erin"], access_teams=["legal"])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        save_matched(conn, MatchedEmail(email=parsed(1, "shared-box", 1)), T0, shared)
+        save_matched(conn, MatchedEmail(email=parsed(2, "other-box", 2)), T0, MailboxOptions(owner_user="bob"))
+
+        def subjects(viewer: Viewer) -> list[int]:
+            return sorted(int(r["subject"].split()[1]) for r in list_emails(conn, viewer))
+
+        assert subjects(Viewer("erin", "own")) == [1]              # named user
+        assert subjects(Viewer("frank", "own", (), ("legal",))) == [1]  # named team, at level own too
+        assert subjects(Viewer("frank", "team", (), ("legal",))) == [1]
+        assert subjects(Viewer("frank", "own", (), ("ops",))) == []
+        assert subjects(Viewer("erin", "no")) == []                # no access level: nothing at all
+        assert subjects(Viewer("gina", "own")) == []
+        # the mailbox's lists change and the sighting is seen again (`accounts reindex`): erin is out
+        save_matched(conn, MatchedEmail(email=parsed(1, "shared-box", 1)), T0,
+                     shared.model_copy(update={"access_users": ["gina"]}))
+        assert subjects(Viewer("erin", "own")) == []
+        assert subjects(Viewer("gina", "own")) == [1]
+        assert subjects(Viewer("frank", "own", (), ("legal",))) == [1]

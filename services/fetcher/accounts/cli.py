@@ -103,6 +103,10 @@ def _account_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--options-file", type=Path, help="YAML of the mailbox options (copy files, filters, ...)")
     p.add_argument("--owner", help="owner user (options.owner_user)")
     p.add_argument("--team", help="team (options.team)")
+    p.add_argument("--access-user", action="append", metavar="USER",
+                   help="a user who may read the mailbox's mail (options.access_users; repeatable, replaces the list)")
+    p.add_argument("--access-team", action="append", metavar="TEAM",
+                   help="a team whose members may read it (options.access_teams; repeatable, replaces the list)")
     p.add_argument("--no-check", action="store_true", help="save without logging in first")
 
 
@@ -130,6 +134,10 @@ def _fields_from_flags(a: argparse.Namespace, base: dict[str, Any]) -> dict[str,
         options["owner_user"] = a.owner
     if a.team:
         options["team"] = a.team
+    if a.access_user:
+        options["access_users"] = a.access_user
+    if a.access_team:
+        options["access_teams"] = a.access_team
     fields["options"] = options
     return fields
 
