@@ -114,7 +114,9 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
     person_links = persons.person_links(email, index)
     company_links = companies.company_links(email, index, ctx.shared_hosts_match_all)
     task_links = tasks.task_links(email.subject, index, company_links, person_links)
-    inherited = threads.inherited_links(state.thread_links(threads.thread_keys(email)))
+    # The thread's task passes the token's guard, and the subject's own task wins over it.
+    inherited = tasks.thread_links(threads.inherited_links(state.thread_links(threads.thread_keys(email))),
+                                   task_links, tasks.guard_passes(index, company_links, person_links))
     links = _merge(person_links + company_links + task_links, inherited)
 
     if opts.only_task_mails and not any(lk.entity_type == "task" for lk in links):
@@ -188,7 +190,7 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
             actions.append(Action(kind="autoreply_queued", reason=f"rule:{rule.name}", entity_id=case))
             writes.events.append(("autoreply", sender))
 
-    copies, not_copied = _file_copies(email, opts, links, ctx.no_files)
+    copies, not_copied = _file_copies(email, opts, links, ctx.no_files, index)
     if copies:
         actions.append(Action(kind="files_to_copy", reason=f"copy_files:{opts.copy_files}", copies=copies))
 
@@ -258,13 +260,13 @@ def _lead(email: ParsedEmail, links: list[Link], actions: list[Action], writes: 
     writes.lead = (mailbox_id, sender, lid)
 
 
-def _file_copies(email: ParsedEmail, opts: MailboxOptions, links: list[Link],
-                 no_files: bool) -> tuple[list[FileCopy], list[FileNotCopied]]:
-    """Reference 000 (rules/filecopy.py): the files that pass, to every target folder, and the
-    others with their reasons."""
-    files, not_copied = filecopy.split_attachments(email.attachments, opts, links, no_files)
+def _file_copies(email: ParsedEmail, opts: MailboxOptions, links: list[Link], no_files: bool,
+                 index: EntityIndex) -> tuple[list[FileCopy], list[FileNotCopied]]:
+    """Reference 000 (rules/filecopy.py): the files that pass, to the subject's task and company
+    folders, and the others with their reasons."""
+    files, not_copied = filecopy.split_attachments(email.attachments, opts, links, no_files, index)
     if not files:
         return [], not_copied
     return [FileCopy(target_type=kind, target_id=tid, folder=opts.files_folder,
                      object_keys=[a.object_key for a in files], filenames=[a.filename for a in files])
-            for kind, tid in filecopy.copy_targets(opts, links)], not_copied
+            for kind, tid in filecopy.copy_targets(opts, links, index)], not_copied

@@ -200,8 +200,11 @@ def test_reply_inherits_case_and_task_of_the_thread() -> None:
     m = matcher(box(**CASE_BOX))
     first = m.match(email(subject="Broken [Task#1234]", message_id="root@x"))
     case = next(lk.entity_id for lk in first.links if lk.entity_type == "case")
-    reply = m.match(email("dora@private.example", subject="Re: Broken", reply_to="root@x"))
+    reply = m.match(email("carl@else.example", subject="Re: Broken", reply_to="root@x"))
     assert ("case", case, "thread") in links(reply) and ("task", "t1234", "thread") in links(reply)
+    # dora has no company: the thread's task passes the token's guard (issue 14), its case needs none
+    reply = m.match(email("dora@private.example", subject="Re: Broken", reply_to="root@x"))
+    assert ("case", case, "thread") in links(reply) and not links(reply, "task")
 
 
 def test_reply_arriving_in_another_mailbox_inherits_the_case() -> None:

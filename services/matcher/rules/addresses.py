@@ -15,12 +15,16 @@ def senders(email: ParsedEmail) -> list[Address]:
 
 
 def recipients(email: ParsedEmail) -> list[Address]:
-    """To and Cc (the receivers the reference texts match on); Bcc and Delivered-To are not."""
-    return list(email.to) + list(email.cc)
+    """The receivers reference 000 matches on: To, Cc and Bcc. Bcc shows only in the author's own
+    copy (a Sent folder, a copy to self), and there it names whom the author wrote to, as To does.
+    Delivered-To is not a receiver: the delivering server adds it for the mailbox the copy landed
+    in (our own import account, or an alias forwarding to it), never an address the author chose;
+    matched, it would link every email of a mailbox to whoever owns the mailbox's address."""
+    return list(email.to) + list(email.cc) + list(email.bcc)
 
 
 def by_role(email: ParsedEmail) -> list[tuple[str, str]]:
-    """(role, address) for From then To/Cc, each address once, lower-cased."""
+    """(role, address) for From then To/Cc/Bcc (``recipient``), each address once, lower-cased."""
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     for role, group in (("sender", senders(email)), ("recipient", recipients(email))):

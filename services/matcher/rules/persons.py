@@ -18,7 +18,7 @@ def person_allowed(person_id: str, index: EntityIndex) -> bool:
 
 
 def person_links(email: ParsedEmail, index: EntityIndex) -> list[Link]:
-    """One link per person whose address appears in From (reason ``sender``) or To/Cc
+    """One link per person whose address appears in From (reason ``sender``) or To/Cc/Bcc
     (``recipient``); a person found as both is linked once, as sender."""
     links: dict[str, Link] = {}
     for role, addr in by_role(email):
