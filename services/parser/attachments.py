@@ -12,16 +12,22 @@ import mimetypes
 import re
 import unicodedata
 from collections.abc import Callable
+from email import policy
+from email.message import Message
 
 from ..common.identity import object_key
 from ..common.messages import Attachment
+from . import headers
 from .constants import DELIVERY_STATUS, MESSAGE_RFC822, TEXT_HTML, TEXT_PLAIN
+from .tree import raw_header
 
 MAX_FILENAME_BYTES = 200
 # Stores bytes under the given content-addressed key (``att/sha256/..``); the parser is given one
 # so it stays free of S3 (the CLI and pure tests pass one that stores nothing).
 StoreObject = Callable[[str, bytes], None]
 
+_SIMPLE_PARAMS = re.compile(r"[\x20-\x7e\t\r\n]*")
+_SPACED_NAME = re.compile(r'(?i)name[ \t]*=[ \t]*[^"\s;]+[ \t]+[^\s;]')  # an unquoted name with spaces
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _SPACES = re.compile(r"\s+")
 _RESERVED = re.compile(r"(?i)^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$")
@@ -81,3 +87,35 @@ def make_attachment(data: bytes, *, filename: str | None, content_type: str, ind
                       size_bytes=len(data), sha256=digest, object_key=key,
                       disposition="inline" if inline else "attachment", content_id=cid,
                       origin="tnef" if origin == "tnef" else "mime", depth=depth)
+
+
+def part_filename(part: Message) -> str | None:
+    """``get_filename()`` as policy.default computes it (RFC 2231 and RFC 2047 decoded), with the
+    compat32 result used where the raw parameters are plain enough that both agree."""
+    raws = [r for r in (raw_header(part, "content-disposition"), raw_header(part, "content-type")) if r]
+    plain = all(_SIMPLE_PARAMS.fullmatch(r) and not any(c in r for c in ("=?", "*", "\\", "(")) for r in raws)
+    if plain and not any("name" in r.lower() for r in raws):
+        return None  # compat32 finds a filename or name parameter only where the text "name" is
+    try:
+        if plain and part.policy is not policy.default:
+            name = part.get_filename()
+        else:
+            name = _read_filename(part, policy.default)
+            if name and any(_SPACED_NAME.search(r) for r in raws):
+                whole = _read_filename(part, policy.compat32)  # reads an unquoted value up to the ";"
+                if whole and whole.startswith(str(name)) and whole[len(str(name)):][:1].isspace():
+                    name = whole  # the registry cut "my report.pdf" at the space: keep the extension
+    except Exception:  # a parameter the registry cannot read: no name (one is made up later)
+        return None
+    return headers.repair(str(name)) if name else None
+
+
+def _read_filename(part: Message, reading: policy.Policy | policy.Compat32) -> str | None:
+    """``part.get_filename()`` with header values read under ``reading``."""
+    if part.policy is reading:
+        return part.get_filename()
+    saved, part.policy = part.policy, reading
+    try:
+        return part.get_filename()
+    finally:
+        part.policy = saved

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
+from email.errors import ObsoleteHeaderDefect
 from email.generator import BytesGenerator
 from email.message import Message
 
@@ -22,11 +23,12 @@ from ..common.errors import PoisonMessage
 from ..common.identity import email_id, object_key
 from ..common.messages import Attachment, EmbeddedEmail, ParsedEmail, Sighting
 from . import classify, headers
-from .attachments import StoreObject, content_id, make_attachment, store_nothing
+from .attachments import StoreObject, content_id, make_attachment, part_filename, store_nothing
 from .bodies import BODY_CAP_CHARS, cap, decode_text, html_to_text
-from .constants import DELIVERY_STATUS, FIELD_NAME_BYTES, MESSAGE_RFC822, TEXT_HTML, TEXT_PLAIN
+from .constants import DELIVERY_STATUS, EXTERNAL_BODY, FIELD_NAME_BYTES, MESSAGE_RFC822, TEXT_HTML, TEXT_PLAIN
 from .cpython_email import raw_payload
 from .limits import DEFAULT_LIMITS, Budget, ParseLimits, check_raw
+from .recover import after_unix_from, obsolete_field_names
 from .tnef import TnefUnreadable, is_tnef, unpack
 from .tree import Tree, parse_tree, raw_header, walk
 
@@ -34,12 +36,12 @@ MAX_REFERENCES = 32
 NOT_MAIL = "not_mail"
 _LEADING_SPACE = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.strip() strips
 _FIELD_NAME = re.compile(FIELD_NAME_BYTES + rb":")  # a field name, then a colon
-_SIMPLE_PARAMS = re.compile(r"[\x20-\x7e\t\r\n]*")
 # Warnings: what the parser worked around (a closed set; they become metric labels).
 CHARSET_DETECTED = "charset_detected"
 CHARSET_FALLBACK = "charset_fallback"
 TNEF_UNREADABLE = "tnef_unreadable"
 BODY_TRUNCATED = "body_truncated"
+EXTERNAL_BODY_SKIPPED = "external_body"  # a message/external-body part: a reference, no content to store
 
 
 @dataclass
@@ -64,12 +66,18 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
     ``over_size_limit``): the result has no body and no attachments. Raises PoisonMessage
     ("not_mail") when ``raw`` has no header at all, or with a limit's reason past a limit."""
     start = _LEADING_SPACE.match(raw).end()  # type: ignore[union-attr]  # (raw.lstrip() would copy raw)
-    if start == len(raw) or not _FIELD_NAME.match(raw, start):
+    size = len(raw) if size is None else size
+    repaired = obsolete_field_names(raw, start, limits.max_header_bytes)  # "Subject : x" (RFC 5322 §4.5)
+    raw = raw if repaired is None else repaired
+    # After an mbox envelope line (the stdlib's Unix-From line) the header fields start.
+    if start == len(raw) or not _FIELD_NAME.match(raw, after_unix_from(raw, start)):
         raise PoisonMessage(NOT_MAIL, "no RFC 822 header found at the start of the message")
     check_raw(raw, limits)
     budget = Budget(limits)
     tree = parse_tree(raw, limits, headers_only=headers_only_reason is not None)
     msg = tree.root
+    if repaired is not None:
+        msg.defects.append(ObsoleteHeaderDefect("whitespace between a field name and its colon"))
     budget.check_time()
     found = _Found()
     if headers_only_reason is None:
@@ -96,7 +104,7 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
         date_source="header" if header_date else "internal_date" if internal_date else "none",
         internal_date=internal_date, in_reply_to=in_reply_to, references=all_refs[-MAX_REFERENCES:],
         thread_root=(all_refs[0] if all_refs else None) or in_reply_to or mid,
-        size_bytes=size if size is not None else len(raw), sha256=sha256, raw_ref=raw_ref,
+        size_bytes=size, sha256=sha256, raw_ref=raw_ref,
         text_body=text_body, text_body_truncated=text_cut, text_body_ref=_keep(text, text_cut, store),
         html_body=html_body, html_body_truncated=html_cut, html_body_ref=_keep(html, html_cut, store),
         attachments=found.attachments, attachment_names=[a.filename for a in found.attachments],
@@ -137,6 +145,9 @@ def _collect(tree: Tree, budget: Budget, store: StoreObject, found: _Found) -> N
         part, depth = stack.pop()
         budget.check_time()
         ctype = part.get_content_type()
+        if ctype == EXTERNAL_BODY:  # RFC 2046 §5.2.3: only where the content is; nothing to store
+            found.warnings.add(EXTERNAL_BODY_SKIPPED)
+            continue
         payload = raw_payload(part)  # get_payload() would re-decode 8-bit leaves just to return them
         if isinstance(payload, list):
             children = [p for p in payload if isinstance(p, Message)]
@@ -156,15 +167,23 @@ def _collect(tree: Tree, budget: Budget, store: StoreObject, found: _Found) -> N
 def _leaf(tree: Tree, part: Message, ctype: str, depth: int, index: int, budget: Budget, store: StoreObject,
           found: _Found) -> None:
     disposition = (part.get_content_disposition() or "").lower()
-    filename = _filename(part)
-    is_body = ctype in (TEXT_PLAIN, TEXT_HTML) and disposition != "attachment" and not filename
+    filename = part_filename(part)
+    is_body = ctype in (TEXT_PLAIN, TEXT_HTML) and disposition != "attachment"
     if is_body and depth == 0:
-        decoded = decode_text(tree.decoded(part, budget), _charset(part))
+        data = tree.decoded(part, budget)
+        decoded = decode_text(data, _charset(part))
         if decoded.how != "declared" and decoded.text:
             found.warnings.add(CHARSET_FALLBACK if decoded.how == "fallback" else CHARSET_DETECTED)
         (found.texts if ctype == TEXT_PLAIN else found.htmls).append(decoded.text)
+        if not filename:
+            return
+        # A named inline text part (Apple Mail sends attached .txt files so) is shown in place,
+        # as RFC 2183 and mail clients do, and is still the file it was sent as.
+        found.attachments.append(make_attachment(data, filename=filename, content_type=ctype, index=index,
+                                                 store=store, inline=True,
+                                                 cid=content_id(raw_header(part, "content-id")), depth=depth))
         return
-    if is_body:
+    if is_body and not filename:
         return  # the body of an attached email: part of that email's .eml, not a file of its own
     data = tree.decoded(part, budget)
     if is_tnef(ctype, filename, data):
@@ -200,31 +219,10 @@ def _embedded(tree: Tree, part: Message, inner: Message, depth: int, index: int,
     BytesGenerator(out, mangle_from_=False, policy=policy.compat32.clone(linesep="\r\n")).flatten(inner)
     data = tree.restore(out.getvalue())
     budget.spend(len(data))
-    name = _filename(part) or (f"{subject[:150]}.eml" if subject else None)
+    name = part_filename(part) or (f"{subject[:150]}.eml" if subject else None)
     found.attachments.append(make_attachment(data, filename=name, content_type=MESSAGE_RFC822, index=index,
                                              store=store, inline=False, cid=content_id(raw_header(part, "content-id")),
                                              depth=depth))
-
-
-def _filename(part: Message) -> str | None:
-    """``get_filename()`` as policy.default computes it (RFC 2231 and RFC 2047 decoded), with the
-    compat32 result used where the raw parameters are plain enough that both agree."""
-    raws = [r for r in (raw_header(part, "content-disposition"), raw_header(part, "content-type")) if r]
-    plain = all(_SIMPLE_PARAMS.fullmatch(r) and not any(c in r for c in ("=?", "*", "\\", "(")) for r in raws)
-    if plain and not any("name" in r.lower() for r in raws):
-        return None  # compat32 finds a filename or name parameter only where the text "name" is
-    try:
-        if plain or part.policy is policy.default:
-            name = part.get_filename()
-        else:
-            part.policy = policy.default  # header values now go through the registry
-            try:
-                name = part.get_filename()
-            finally:
-                part.policy = policy.compat32
-    except Exception:  # a parameter the registry cannot read: no name (one is made up later)
-        return None
-    return headers.repair(str(name)) if name else None
 
 
 def _charset(part: Message) -> str | None:

@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
+from email.errors import InvalidBase64LengthDefect
 from email.message import Message
 from email.parser import BytesParser
 
@@ -33,6 +34,7 @@ from ..common.errors import PoisonMessage
 from .constants import BASE64_ALPHABET, MIN_RUN_BYTES, RUN_PREFIX, SIMPLE_CT, TOKEN_RE
 from .cpython_email import decode_b, raw_payload
 from .limits import TOO_DEEP, TOO_MANY_PARTS, Budget, ParseLimits
+from .recover import quote_boundaries, reclaim_epilogue, salvage_base64
 from .split import FastMessage, split
 
 _SHAPE = bytes(ord("a") if b in BASE64_ALPHABET else b if b in b"\r\n" else ord("#") for b in range(256))
@@ -97,8 +99,11 @@ class Tree:
         raw = self.payload_bytes(part)
         budget.spend(len(raw))
         if cte == "base64":
-            value, defects = decode_b(b"".join(raw.splitlines()))
+            encoded = b"".join(raw.splitlines())
+            value, defects = decode_b(encoded)
             part.defects.extend(defects)
+            if any(isinstance(d, InvalidBase64LengthDefect) for d in defects):
+                return salvage_base64(encoded)  # decode_b returned the text itself: recover the bytes
             return bytes(value)
         if cte == "quoted-printable":
             return quopri.decodestring(raw)
@@ -175,18 +180,27 @@ def parse_tree(raw: bytes, limits: ParseLimits, headers_only: bool = False) -> T
         return Tree(BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True))
     runs: list[tuple[int, int]] = []
     fast = split(raw, runs)  # well-formed mail: the same tree without the line-by-line parser
-    if fast is not None:
+    if fast is not None:  # (never a reused boundary: split declines a multipart without its boundary lines)
         _check_shape(fast, limits)
         return Tree(fast, raw, runs)
     skeleton, runs = _swap_runs(raw)
+    skeleton = quote_boundaries(skeleton)  # a boundary the registry would cut at "=" (recover.py)
     try:
         root = email.message_from_bytes(skeleton, policy=policy.compat32)
         if not all(_simple_content_type(p) for p in walk(root)):
             root = email.message_from_bytes(skeleton, policy=policy.default)
+        _reclaim(root)
     except RecursionError as exc:
         raise PoisonMessage(TOO_DEEP, "MIME nesting deeper than the parser can follow") from exc
     _check_shape(root, limits)
     return Tree(root, raw, runs)
+
+
+def _reclaim(root: Message) -> None:
+    """Give each multipart back the parts a reused boundary left in its epilogue (recover.py)."""
+    stack = [p for p in walk(root) if p.epilogue]
+    while stack:
+        stack.extend(p for child in reclaim_epilogue(stack.pop()) for p in walk(child) if p.epilogue)
 
 
 def _swap_runs(raw: bytes) -> tuple[bytes, list[tuple[int, int]]]:
