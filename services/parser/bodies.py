@@ -4,28 +4,25 @@ raising; and the cap that keeps ``mail.parsed`` records small."""
 from __future__ import annotations
 
 import codecs
-import functools
 import html
 import re
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
+from .charsets import codecs_for, high_bytes, latin_code_page
 from .constants import FALLBACK_CHARSET
 
 BODY_CAP_CHARS = 64 * 1024
 DETECT_MAX_BYTES = 256 * 1024  # detection on a sample: charset-normalizer is slow on megabytes
-# Declared names that mean a wider charset in practice (what mail clients and browsers do).
-_ALIASES = {"us-ascii": "ascii", "ascii": "ascii", "iso-8859-1": "windows-1252", "latin1": "windows-1252",
-            "latin-1": "windows-1252", "ks_c_5601-1987": "cp949", "gb2312": "gb18030", "gbk": "gb18030",
-            "x-sjis": "shift_jis", "unicode-1-1-utf-7": "utf-7", "utf8": "utf-8", "x-unknown": ""}
 # Detection picks among the charsets mail really uses: on short texts charset-normalizer's full
 # list guesses exotic code pages (cp1006, UTF-16) for plain Latin-1 words.
 DETECT_CANDIDATES = ["cp1252", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "cp1253", "cp1254",
                      "cp1255", "cp1256", "cp1257", "big5", "gb18030", "shift_jis", "euc_jp", "euc_kr", "cp949",
                      "iso2022_jp", "cp874"]
-SHORT_TEXT_BYTES = 64
 _LATIN = {"cp1250", "iso8859-2", "iso8859-15", "cp1254", "cp1257", "cp1252"}
+_MULTI_BYTE = {"big5", "gb18030", "shift_jis", "euc_jp", "euc_kr", "cp949", "iso2022_jp"}
+_PAIR = re.compile(rb"[\x80-\xff]{2}")  # two 8-bit bytes in a row: every character of those charsets
 _ISO2022 = (b"\x1b$B", b"\x1b$@", b"\x1b(J", b"\x1b$(D")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
@@ -46,15 +43,19 @@ class Decoded:
 
 
 def decode_text(data: bytes, declared: str | None) -> Decoded:
-    """Decode ``data``: the declared charset when it exists and decodes cleanly, ISO-2022-JP when
-    its escape sequences appear undeclared, else UTF-8 when valid, else a detected charset, else
-    UTF-8 with replacement characters. Never raises."""
-    name = _codec(declared)
-    if name:
-        try:
-            return Decoded(_clean(data.decode(name), data if name in _ASCII_BASED else None), name, "declared")
-        except (UnicodeDecodeError, LookupError):
-            pass
+    """Decode ``data``: with the declared charset when it decodes cleanly (read as mail clients
+    read its label: charsets.codecs_for), ISO-2022-JP when its escape sequences appear undeclared,
+    else UTF-8 when valid, else a detected charset, else UTF-8 with replacement characters.
+    Never raises."""
+    steps = codecs_for(declared)
+    name = steps[0][0] if steps else ""
+    if steps:
+        for codec, errors in steps:
+            try:
+                text = data.decode(codec, errors)
+            except UnicodeDecodeError:
+                continue
+            return Decoded(_clean(text, data if codec in _ASCII_BASED else None), codec, "declared")
         if name == "utf-8" and _mostly_utf8(data):
             return Decoded(_clean(data.decode("utf-8", "replace"), data), name, "declared")
     elif data.isascii() and b"\x1b" not in data:
@@ -84,37 +85,28 @@ def _mostly_utf8(data: bytes) -> bool:
 
 
 def detect(data: bytes) -> str | None:
-    """The likeliest of DETECT_CANDIDATES for ``data`` (a sample of it), or None. On short texts,
-    where detection is a guess among Latin code pages, windows-1252 wins (the commonest)."""
-    best = from_bytes(data[:DETECT_MAX_BYTES], cp_isolation=DETECT_CANDIDATES).best()
-    if best is None or not best.encoding:
-        return None
-    try:
-        name = codecs.lookup(best.encoding).name
-    except LookupError:
-        return None
-    if len(data) < SHORT_TEXT_BYTES and name in _LATIN and name != "cp1252":
+    """The likeliest of DETECT_CANDIDATES for ``data`` (a sample of it), or None. Among the Latin
+    code pages, whose shared letters charset-normalizer cannot tell apart (a tie it gives to
+    cp1250 over cp1252 by their names), the language of the letters decides
+    (charsets.latin_code_page); windows-1252, the commonest, wins what stays ambiguous ("año")."""
+    sample = data[:DETECT_MAX_BYTES]
+    best = from_bytes(sample, cp_isolation=DETECT_CANDIDATES).best()
+    name = None
+    if best is not None and best.encoding:
         try:
-            data.decode("cp1252")
-            return "cp1252"
-        except UnicodeDecodeError:
+            name = codecs.lookup(best.encoding).name
+        except LookupError:
             pass
+    if name in _LATIN:
+        return (latin_code_page(sample) or (name, 0))[0]
+    # Where charset-normalizer found nothing (it gives up on some Polish) or a multi-byte charset
+    # although no two 8-bit bytes stand together (it reads "año" as GB 18030: "a隳"), only a
+    # reading that is clearly one language's text.
+    if name is None or (name in _MULTI_BYTE and not _PAIR.search(sample)):
+        latin = latin_code_page(sample)
+        if latin is not None and 2 * latin[1] >= high_bytes(sample):
+            return latin[0]
     return name
-
-
-@functools.lru_cache(maxsize=256)
-def _codec(declared: str | None) -> str:
-    """The Python codec for a declared charset name, or "" when absent or unknown."""
-    if not declared:
-        return ""
-    label = declared.strip().strip("'\"").lower()
-    label = _ALIASES.get(label, label)
-    if not label:
-        return ""
-    try:
-        return codecs.lookup(label).name
-    except (LookupError, ValueError):  # ValueError: a NUL in the name ("embedded null character")
-        return ""
 
 
 def _clean(text: str, source: bytes | None = None) -> str:

@@ -1,0 +1,218 @@
+"""Charsets as mail clients read them: the codecs a declared label means, and the Latin code page
+undeclared 8-bit text is written in.
+
+Declared labels: ``policy.default`` decodes with whatever ``codecs.lookup`` makes of the label and
+fails on the names mail clients also use (``iso-8859-8-i``, ``windows-874``, ``x-sjis``, …). Those
+are read as the WHATWG Encoding Standard's label table says (the table browsers and Thunderbird
+follow). A label the stdlib knows is decoded by the stdlib's codec first, so the text is
+``policy.default``'s wherever that decodes; only bytes it cannot decode go to the superset
+WHATWG names (GBK for GB 2312, code page 932 for Shift_JIS, UHC for EUC-KR, HKSCS for Big5).
+One exception, as in WHATWG: ISO-8859-1, -9 and -11 are read as windows-1252, -1254 and -874,
+whose bytes 0x80-0x9F are quotes, dashes and the euro sign where ISO 8859 has invisible C1
+controls (Outlook labels its windows-1252 text ISO-8859-1).
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+from collections import Counter
+
+C1_ERRORS = "mailpipe-c1"  # codec error handler: an undefined byte 0x80-0x9F is its C1 control
+
+
+def _c1(exc: UnicodeError) -> tuple[str, int]:
+    """What WHATWG's single-byte decoders (and ISO 8859) make of 0x81, 0x8D, … that a windows
+    code page leaves undefined: the C1 control of the same number. Any other byte still fails."""
+    if isinstance(exc, UnicodeDecodeError) and 0x80 <= exc.object[exc.start] <= 0x9F:
+        return chr(exc.object[exc.start]), exc.start + 1
+    raise exc
+
+
+codecs.register_error(C1_ERRORS, _c1)
+
+# The WHATWG Encoding Standard's labels (encodings.json, "Names and labels"), as the Python
+# codecs to try in order for each encoding: the standard charset, then the superset WHATWG decodes.
+# Left out: "replacement" (iso-2022-kr, -cn, hz-gb-2312: browsers refuse them; the stdlib's own
+# codecs decode the first and last, iso-2022-cn has none) and x-user-defined (below).
+_WHATWG = {
+    ("utf-8",): "unicode-1-1-utf-8 utf-8 utf8",
+    ("cp866",): "866 cp866 csibm866 ibm866",
+    ("iso8859_2",): "csisolatin2 iso-8859-2 iso-ir-101 iso8859-2 iso88592 iso_8859-2 iso_8859-2:1987 l2 latin2",
+    ("iso8859_3",): "csisolatin3 iso-8859-3 iso-ir-109 iso8859-3 iso88593 iso_8859-3 iso_8859-3:1988 l3 latin3",
+    ("iso8859_4",): "csisolatin4 iso-8859-4 iso-ir-110 iso8859-4 iso88594 iso_8859-4 iso_8859-4:1988 l4 latin4",
+    ("iso8859_5",): "csisolatincyrillic cyrillic iso-8859-5 iso-ir-144 iso8859-5 iso88595 iso_8859-5 "
+                    "iso_8859-5:1988",
+    ("iso8859_6",): "arabic asmo-708 csiso88596e csiso88596i csisolatinarabic ecma-114 iso-8859-6 iso-8859-6-e "
+                    "iso-8859-6-i iso-ir-127 iso8859-6 iso88596 iso_8859-6 iso_8859-6:1987",
+    ("iso8859_7",): "csisolatingreek ecma-118 elot_928 greek greek8 iso-8859-7 iso-ir-126 iso8859-7 iso88597 "
+                    "iso_8859-7 iso_8859-7:1987 sun_eu_greek",
+    # -8 (visual order) and -8-i (logical order) share their bytes; the order is display only.
+    ("iso8859_8",): "csiso88598e csisolatinhebrew hebrew iso-8859-8 iso-8859-8-e iso-ir-138 iso8859-8 iso88598 "
+                    "iso_8859-8 iso_8859-8:1988 visual csiso88598i iso-8859-8-i logical",
+    ("iso8859_10",): "csisolatin6 iso-8859-10 iso-ir-157 iso8859-10 iso885910 l6 latin6",
+    ("iso8859_13",): "iso-8859-13 iso8859-13 iso885913",
+    ("iso8859_14",): "iso-8859-14 iso8859-14 iso885914",
+    ("iso8859_15",): "csisolatin9 iso-8859-15 iso8859-15 iso885915 iso_8859-15 l9",
+    ("iso8859_16",): "iso-8859-16",
+    ("koi8_r",): "cskoi8r koi koi8 koi8-r koi8_r",
+    ("koi8_u",): "koi8-u",
+    ("mac_roman",): "csmacintosh mac macintosh x-mac-roman",
+    ("cp874",): "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
+    ("cp1250",): "cp1250 windows-1250 x-cp1250",
+    ("cp1251",): "cp1251 windows-1251 x-cp1251",
+    ("cp1252",): "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100 iso8859-1 iso88591 "
+                 "iso_8859-1 iso_8859-1:1987 l1 latin1 us-ascii windows-1252 x-cp1252",
+    ("cp1253",): "cp1253 windows-1253 x-cp1253",
+    ("cp1254",): "cp1254 csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 iso_8859-9:1989 l5 "
+                 "latin5 windows-1254 x-cp1254",
+    ("cp1255",): "cp1255 windows-1255 x-cp1255",
+    ("cp1256",): "cp1256 windows-1256 x-cp1256",
+    ("cp1257",): "cp1257 windows-1257 x-cp1257",
+    ("cp1258",): "cp1258 windows-1258 x-cp1258",
+    ("mac_cyrillic",): "x-mac-cyrillic x-mac-ukrainian",
+    ("gbk", "gb18030"): "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk",
+    ("gb18030",): "gb18030",
+    ("big5", "big5hkscs"): "big5 big5-hkscs cn-big5 csbig5 x-x-big5",
+    ("euc_jp",): "cseucpkdfmtjapanese euc-jp x-euc-jp",
+    ("iso2022_jp", "iso2022_jp_ext"): "csiso2022jp iso-2022-jp",
+    ("shift_jis", "cp932"): "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis",
+    ("euc_kr", "cp949"): "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987 ks_c_5601-1989 ksc5601 "
+                         "ksc_5601 windows-949",
+    ("utf-16-be",): "utf-16be",
+    ("utf-16-le",): "utf-16 utf-16le",
+    # Not WHATWG: older Mac mail programs wrote these (Mozilla's legacy names for the Mac code pages).
+    ("mac_latin2",): "x-mac-ce x-mac-centraleurroman",
+    ("mac_greek",): "x-mac-greek",
+    ("mac_turkish",): "x-mac-turkish",
+    ("mac_iceland",): "x-mac-icelandic",
+    ("mac_croatian",): "x-mac-croatian",
+    ("mac_romanian",): "x-mac-romanian",
+}
+_LABELS = {label: chain for chain, labels in _WHATWG.items() for label in labels.split()}
+# Labels that name no charset: Outlook's "User Defined" (the sender's unnamed code page; WHATWG maps
+# it to private-use characters, useless as text), RFC 1428's unknown-8bit, and the like. The bytes
+# are read as undeclared.
+NAMELESS = frozenset({"x-user-defined", "x-unknown", "unknown-8bit", "unknown"})
+# ISO 8859 charsets read as their Windows superset (see the module docstring).
+_C1_SUPERSETS = {"iso8859-1": "cp1252", "iso8859-9": "cp1254", "iso8859-11": "cp874", "tis-620": "cp874"}
+
+
+@functools.lru_cache(maxsize=256)
+def codecs_for(declared: str | None) -> tuple[tuple[str, str], ...]:
+    """The (codec, error handler) pairs to try in order for a declared charset label; empty when
+    the label is absent, unknown or names no charset. Never raises."""
+    label = (declared or "").strip().strip("'\"").strip().lower()
+    if not label or label in NAMELESS:
+        return ()
+    steps: list[tuple[str, str]] = []
+    known = _lookup(label)  # what policy.default decodes with
+    if known in _C1_SUPERSETS:
+        steps.append((_C1_SUPERSETS[known], C1_ERRORS))
+    if known:
+        steps.append((known, "strict"))
+    # An ASCII label on 8-bit bytes is mostly UTF-8 mislabelled: left to the caller's UTF-8 and
+    # detection, not read as windows-1252 as WHATWG does.
+    for name in _LABELS.get(label, ()) if known != "ascii" else ():
+        codec = _lookup(name)
+        if codec and all(codec != c for c, _ in steps):
+            steps.append((codec, "strict"))
+    return tuple(steps)
+
+
+def _lookup(label: str) -> str:
+    try:
+        return codecs.lookup(label).name
+    except (LookupError, ValueError):  # ValueError: a NUL in the name ("embedded null character")
+        return ""
+
+
+# --- undeclared 8-bit text in a Latin code page ------------------------------------------------
+# windows-1252 and windows-1250 (and their ISO relatives) share ASCII and most accented letters and
+# differ in a few dozen bytes: 0xE3 is Portuguese "ã" in one and Romanian "ă" in the other, 0xF1
+# Spanish "ñ" and Polish "ń". Byte statistics cannot tell them apart, so charset-normalizer scores
+# both the same and its tie goes to the first in alphabetical order, cp1250. What tells them apart
+# is the language: a text's letters beyond ASCII come from one language's alphabet in the right
+# code page and from no single language in the wrong one ("Formaçăo" mixes Portuguese "ç" with
+# Romanian "ă"; "Za¿ó³æ" is no language's "Zażółć").
+# Each language's letters beyond ASCII (lower case; upper case is added below).
+_WESTERN = [
+    "áàâãçéêíóôõúüªº",  # Portuguese
+    "áéíñóúüªº",  # Spanish
+    "àçèéíïòóúü",  # Catalan
+    "àâæçéèêëîïôœùûüÿ",  # French
+    "àèéìíîòóùúªº",  # Italian
+    "äöüß",  # German
+    "áéëèïóöüíú",  # Dutch
+    "æøåéó",  # Danish, Norwegian
+    "åäöé",  # Swedish
+    "åäöšž",  # Finnish
+    "áðéíóúýþæö",  # Icelandic
+    "áðíóúýæø",  # Faroese
+    "äõöüšž",  # Estonian
+]
+_CENTRAL = [
+    "ąćęłńóśźż",  # Polish
+    "áčďéěíňóřšťúůýž",  # Czech
+    "áäčďéíĺľňóôŕšťúýž",  # Slovak
+    "áéíóöőúüű",  # Hungarian
+    "čšž",  # Slovenian
+    "čćđšž",  # Croatian, Bosnian, Serbian (Latin)
+    "ăâîșțşţ",  # Romanian (cedilla forms in the legacy code pages)
+    "äöüß",  # German (the same bytes as in windows-1252)
+]
+# The code pages to choose from, each with the languages written in it; ties go to the first.
+_LANGUAGES = {
+    "cp1252": _WESTERN,
+    "iso8859-15": _WESTERN,
+    "cp1250": _CENTRAL,
+    "iso8859-2": _CENTRAL,
+    "cp1254": ["çğıöşüâîûİ"],  # Turkish
+    "cp1257": ["ąčęėįšųūž", "āčēģīķļņšūž", "äõöüšž"],  # Lithuanian, Latvian, Estonian
+}
+LATIN_CODE_PAGES = tuple(_LANGUAGES)
+_LETTER_SETS = {cp: [frozenset(a) | frozenset(a.upper()) for a in alphabets] for cp, alphabets in _LANGUAGES.items()}
+_ASCII = bytes(range(0x80))
+_HIGH = bytes(range(0x80, 0x100))
+
+
+def _table(code_page: str) -> tuple[str | None, ...]:
+    """The character of each byte 0x80-0xFF in ``code_page``, None where it is undefined."""
+    chars: list[str | None] = []
+    for byte in _HIGH:
+        try:
+            chars.append(bytes([byte]).decode(code_page))
+        except UnicodeDecodeError:
+            chars.append(None)
+    return tuple(chars)
+
+
+_TABLES = {code_page: _table(code_page) for code_page in LATIN_CODE_PAGES}
+
+
+def latin_code_page(data: bytes) -> tuple[str, int] | None:
+    """The code page of LATIN_CODE_PAGES in which ``data`` reads most like one of the languages
+    written in it, with its score, or None when none decodes it or it is ASCII. The score counts
+    the 8-bit letters of the best-fitting alphabet, less the other 8-bit letters and C1 controls: a reading whose score
+    reaches about the number of 8-bit bytes is text of one language. Looks at each distinct
+    byte once (a histogram), so its cost hardly grows with the text."""
+    counts = Counter(data.translate(None, _ASCII))
+    if not counts:
+        return None
+    best: tuple[str, int] | None = None
+    for code_page, table in _TABLES.items():
+        chars = [(table[byte - 0x80], n) for byte, n in counts.items()]
+        if any(char is None for char, _ in chars):
+            continue  # a byte this code page leaves undefined: not this one
+        letters = sum(n for char, n in chars if char and char.isalpha())
+        controls = sum(n for char, n in chars if char and char < "\xa0")
+        covered = max(sum(n for char, n in chars if char in alphabet) for alphabet in _LETTER_SETS[code_page])
+        score = 2 * covered - letters - controls
+        if best is None or score > best[1]:
+            best = (code_page, score)
+    return best
+
+
+def high_bytes(data: bytes) -> int:
+    """How many bytes of ``data`` are 0x80 or above."""
+    return len(data) - len(data.translate(None, _HIGH))
