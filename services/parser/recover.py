@@ -27,9 +27,9 @@ _OBSOLETE_FIELD = re.compile(rb"(" + FIELD_NAME_BYTES + rb")[ \t]+:")
 _HEADER_LINE = re.compile(FIELD_NAME_BYTES + rb":|[ \t]")  # a field, or a continuation line
 _UNIX_FROM = b"From "
 # A boundary parameter whose unquoted value holds "=" (RFC 2045 requires quotes; Outlook and
-# Outlook Express long wrote ----=_NextPart_... without them).
-_UNQUOTED_BOUNDARY = re.compile(rb'(?i)((?:^|[;\s])boundary[ \t]*=[ \t]*)([^\s;"\\]*=[^\s;"\\]*)')
-_CONTENT_TYPE_FIELD = re.compile(rb"(?im)^content-type[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
+# Outlook Express long wrote ----=_NextPart_... without them), matched after "b".
+_UNQUOTED_VALUE = re.compile(rb'(?i)oundary[ \t]*=[ \t]*([^\s;"\\]*=[^\s;"\\]*)')
+_CONTENT_TYPE_START = re.compile(rb"(?i)content-type[ \t]*:")
 _NOT_BASE64 = bytes(b for b in range(256) if not (chr(b).isascii() and (chr(b).isalnum() or chr(b) in "+/")))
 MAX_RECLAIM_ROUNDS = 4  # per multipart: each round parses the rest of the epilogue once
 
@@ -69,14 +69,32 @@ def after_unix_from(raw: bytes, start: int) -> int:
 
 def quote_boundaries(raw: bytes) -> bytes:
     """``raw`` with each unquoted boundary value holding ``=`` quoted, in Content-Type fields
-    only; ``raw`` itself when there is none."""
-    if _UNQUOTED_BOUNDARY.search(raw) is None:
+    only; ``raw`` itself when there is none. Found with ``bytes.find`` (a case-insensitive regex
+    over the whole message would cost ~40 ms a megabyte)."""
+    values: list[tuple[int, int]] = []  # spans of the values to quote
+    for marker in (b"oundary", b"OUNDARY"):  # boundary, Boundary, BOUNDARY
+        at = raw.find(marker)
+        while at > 0:
+            m = _UNQUOTED_VALUE.match(raw, at)
+            if m is not None and raw[at - 1:at] in (b"b", b"B") and _in_content_type(raw, at):
+                values.append(m.span(1))
+            at = raw.find(marker, at + 1)
+    if not values:
         return raw
+    pieces, last = [], 0
+    for start, end in sorted(values):
+        pieces += [raw[last:start], b'"', raw[start:end], b'"']
+        last = end
+    return b"".join(pieces) + raw[last:]
 
-    def field(m: re.Match[bytes]) -> bytes:
-        return _UNQUOTED_BOUNDARY.sub(lambda b: b.group(1) + b'"' + b.group(2) + b'"', m.group(0))
 
-    return _CONTENT_TYPE_FIELD.sub(field, raw)
+def _in_content_type(raw: bytes, at: int) -> bool:
+    """Whether position ``at`` lies in a Content-Type header field (its first line or a
+    continuation line of it)."""
+    line = raw.rfind(b"\n", 0, at) + 1
+    while raw[line:line + 1] in (b" ", b"\t") and line > 0:
+        line = raw.rfind(b"\n", 0, line - 1) + 1  # a continuation: the field starts further up
+    return _CONTENT_TYPE_START.match(raw, line) is not None
 
 
 def reclaim_epilogue(part: Message) -> list[Message]:
