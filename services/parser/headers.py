@@ -5,13 +5,20 @@ The tree keeps raw header values; a value is decoded through ``policy.default``'
 ASCII of a shape the registry would return unchanged, which skips the registry's cost (it is most
 of ``policy.default``'s slowness on small mail). Raw 8-bit bytes are read as UTF-8 when they are
 UTF-8, else with a detected charset, before the registry sees them (``policy.default`` would
-keep them as surrogates or replacement characters).
+keep them as surrogates or replacement characters) — except inside an encoded word, where they
+stay bytes so the word decodes them with its own charset, as ``policy.default`` does.
+
+Two deliberate differences from ``policy.default``, both RFC readings of address lists (see
+``rfc_phrases``): an unquoted address before an angle-addr is the display name, the angle-addr
+the address (RFC 5322 §3.4); white space between adjacent encoded words of a display name is
+dropped (RFC 2047 §6.2).
 """
 
 from __future__ import annotations
 
 import email.utils
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.message import Message
@@ -44,7 +51,8 @@ _ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-fro
 _SALVAGE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # The fast decoders' grammar (see fast_unstructured and fast_mailboxes): RFC 2047 encoded words
 # in their strict form, atoms, plain quoted strings and dot-atom addresses.
-_EW = r"=\?[A-Za-z0-9!#$%&'+^_`{}~-]+\?[BbQq]\?[!->@-~]+\?="
+# (Raw 8-bit bytes in the text, kept as surrogate escapes, are the registry's too: see repair_outside_words.)
+_EW = r"=\?[A-Za-z0-9!#$%&'+^_`{}~-]+\?[BbQq]\?[!->@-~\udc80-\udcff]+\?="
 _EW_RE = re.compile(_EW)
 _Q_EQUALS = re.compile(r"=(?![0-9A-Fa-f]{2})")
 _WSP_SPLIT = re.compile(r"([ \t]\s*)")  # get_fws: a space or tab, then all white space
@@ -56,6 +64,22 @@ _DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]
 _WORD_NC = rf'(?:{_EW}|"[^"\\]*"|{_ATOM})'
 _MAILBOX = re.compile(rf"[ \t]*(?:(?P<phrase>{_WORD_NC}(?:[ \t]+{_WORD_NC})*)?[ \t]*"
                       rf"<(?P<angle>{_DOT_ATOM}@{_DOT_ATOM})>|(?P<bare>{_DOT_ATOM}@{_DOT_ATOM}))[ \t]*(?:,|$)")
+# A token shaped like an encoded word whose text may hold raw 8-bit bytes (surrogate escapes).
+_EW_RAW = re.compile(r"(?<![^\s\"(),:;<>])=\?[^?\s]+\?[BbQq]\?[^?\s]+\?=(?![^\s\"(),:;<>])")
+_SURROGATES = re.compile("[\udc80-\udcff]")
+# rfc_phrases: quoted strings and comments (masked, so nothing inside them is rewritten); white
+# space between two encoded words that are tokens of their own; a mailbox's text up to its "<"
+# when it holds an "@" (one scan per segment between , : ; < >: linear on hostile values); an
+# unquoted word with "@" in that text.
+_QUOTED_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)')
+_EW_GAP = re.compile(rf"(?<![^ \t,:;<>])({_EW})[ \t]+(?={_EW}(?![^ \t,:;<>]))")
+_EW_GAP_QUICK = re.compile(r"\?=[ \t]+=\?")  # the quick test for _EW_GAP (searched from its literal)
+_AT_BEFORE_ANGLE = re.compile(r"(?<![^,:;<>])[^,:;<>@]*@[^,:;<>]*<")
+_AT_BEFORE_ANGLE_QUICK = re.compile(r"@[^,:;<>@]*<")  # the quick test for _AT_BEFORE_ANGLE
+_AT_WORD = re.compile(r'(?<![^\s,:;<>])[^\s\x00\\"()]*@[^\s\x00\\"()]*(?![^\s])')
+# address_warnings: an address written in a display name (quotes, brackets, punctuation around it excluded).
+DISPLAY_NAME_IS_ADDRESS = "display_name_is_address"
+_NAME_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+")
 
 
 def has_surrogates(value: str) -> bool:
@@ -72,11 +96,39 @@ def repair(value: str) -> str:
     if not has_surrogates(value):
         return value
     data = value.encode("utf-8", "surrogateescape")
+    return data.decode(_text_charset(data), "replace")
+
+
+def _text_charset(data: bytes) -> str:
     try:
-        return data.decode("utf-8")
+        data.decode("utf-8")
+        return "utf-8"
     except UnicodeDecodeError:
-        pass
-    return data.decode(detect(data) or FALLBACK_CHARSET, "replace")
+        return detect(data) or FALLBACK_CHARSET
+
+
+def repair_outside_words(value: str) -> str:
+    """``repair`` for the raw 8-bit bytes outside encoded words (read with one charset, as repair
+    reads them); the bytes inside an encoded word are left as surrogate escapes, so that the
+    word decodes them with its own charset as policy.default's registry does
+    (``=?iso-8859-1?Q?Fr<F6>sche?=`` is "Frösche"; repaired first it would be left as text)."""
+    if not has_surrogates(value):
+        return value
+    if "=?" not in value:
+        return repair(value)
+    words = [m.span() for m in _EW_RAW.finditer(value) if _SURROGATES.search(m.group())]
+    if not words:
+        return repair(value)
+    bounds = [0, *(i for span in words for i in span), len(value)]
+    pieces = [value[start:end] for start, end in zip(bounds[0::2], bounds[1::2], strict=True)]
+    joined = "".join(pieces)
+    if has_surrogates(joined):  # one charset for all of them, as repair(joined) would choose
+        charset = _text_charset(joined.encode("utf-8", "surrogateescape"))
+        pieces = [p.encode("utf-8", "surrogateescape").decode(charset, "replace") for p in pieces]
+    out = [pieces[0]]
+    for (start, end), piece in zip(words, pieces[1:], strict=True):
+        out += [value[start:end], piece]
+    return "".join(out)
 
 
 def collapse(value: str) -> str:
@@ -91,7 +143,7 @@ def unstructured(part: Message, name: str) -> str:
         return ""
     if "=?" not in raw and _PLAIN.fullmatch(_unfold(raw)):
         return collapse(raw)
-    value = repair(raw)
+    value = repair_outside_words(raw)
     fast = fast_unstructured(_unfold(value))
     if fast is not None:
         return collapse(fast)
@@ -206,15 +258,17 @@ def _registry_text(name: str, value: str) -> str:
 
 def addresses(part: Message, name: str) -> list[Address]:
     """Every mailbox of every ``name`` header, addresses lower-cased, duplicates dropped, groups
-    flattened, entries without ``@`` (e.g. ``undisclosed-recipients:;``) left out."""
+    flattened, entries without ``@`` (e.g. ``undisclosed-recipients:;``) left out. Phrases are
+    read as the RFCs say (``rfc_phrases``), then as policy.default reads them."""
     seen: dict[str, Address] = {}
     registry_reads = name.lower() in _ADDRESS_HEADERS
     for raw in raw_headers(part, name):
-        fast = fast_mailboxes(repair(_unfold(raw))) if registry_reads else None
+        value = rfc_phrases(repair_outside_words(_unfold(raw)))
+        fast = fast_mailboxes(value) if registry_reads else None
         if fast is not None:  # dot-atom addresses: no white space or controls, always valid
             valid = [(collapse(d) if d else "", a.lower()) for d, a in fast]
         else:
-            found = [(collapse(d), collapse(a).lower()) for d, a in _mailboxes(name, raw)]
+            found = [(collapse(d), collapse(a).lower()) for d, a in _mailboxes(name, value)]
             valid = [(d, a) for d, a in found if _VALID_ADDRESS.fullmatch(a)]
             if not valid and found:  # unreadable to the registry: salvage what looks like addresses
                 valid = [("", a.lower()) for a in _SALVAGE.findall(repair(raw))]
@@ -224,8 +278,9 @@ def addresses(part: Message, name: str) -> list[Address]:
     return list(seen.values())
 
 
-def _mailboxes(name: str, raw: str) -> list[tuple[str, str]]:
-    value = _unfold(raw)
+def _mailboxes(name: str, value: str) -> list[tuple[str, str]]:
+    """The (display name, address) pairs of an unfolded value (raw bytes left only inside
+    encoded words, see repair_outside_words)."""
     if "=?" not in value and _PLAIN.fullmatch(value) and _SIMPLE_ADDR_LIST.fullmatch(value):
         pairs = []
         for item in value.split(","):
@@ -238,11 +293,65 @@ def _mailboxes(name: str, raw: str) -> list[tuple[str, str]]:
         else:
             return pairs
     try:
-        header = policy.default.header_fetch_parse(name, repair(value))
+        header = policy.default.header_fetch_parse(name, value)
         found = [(repair(a.display_name), repair(a.addr_spec)) for a in header.addresses]
     except Exception:  # malformed beyond the registry: fall back to the lenient stdlib splitter
         found = email.utils.getaddresses([repair(value)])
     return found
+
+
+def rfc_phrases(value: str) -> str:
+    """An unfolded address list rewritten so that policy.default's registry reads its display
+    names as the RFCs define them (nothing inside quoted strings or comments is touched):
+
+    - an unquoted word holding ``@`` in the text before an angle-addr is quoted: RFC 5322 §3.4
+      makes the angle-addr the mailbox and that text its display name, so
+      ``ceo@corp.example <attacker@evil.example>`` is attacker's mailbox (the registry would read
+      ``ceo@corp.example`` and drop the rest: a spoofing vector; see address_warnings);
+    - white space between two adjacent encoded words is removed: RFC 2047 §6.2 says it is not
+      displayed (the registry drops it in unstructured text but keeps it in phrases, so
+      ``=?utf-8?Q?C?= =?utf-8?Q?arol?=`` would read "C arol").
+
+    Values without either shape come back unchanged (the same object)."""
+    gaps = "?=" in value and _EW_GAP_QUICK.search(value) is not None
+    ats = _AT_BEFORE_ANGLE_QUICK.search(value) is not None
+    if not (gaps or ats):
+        return value
+    masked = value
+    if '"' in value or "(" in value:
+        masked = _QUOTED_OR_COMMENT.sub(lambda m: "\x00" * len(m.group()), value)
+    edits: list[tuple[int, int, str]] = []
+    if gaps:
+        edits += [(m.end(1), m.end(), "") for m in _EW_GAP.finditer(masked)]
+    if ats:
+        for segment in _AT_BEFORE_ANGLE.finditer(masked):
+            for word in _AT_WORD.finditer(masked, segment.start(), segment.end() - 1):
+                if not _EW_RE.fullmatch(word.group()):
+                    edits.append((word.start(), word.end(), f'"{word.group()}"'))
+    if not edits:
+        return value
+    out, at = [], 0
+    for start, end, text in sorted(edits):
+        out += [value[at:start], text]
+        at = end
+    out.append(value[at:])
+    return "".join(out)
+
+
+def address_warnings(found: Iterable[Address]) -> set[str]:
+    """``{"display_name_is_address"}`` when a display name carries an address other than its
+    mailbox's own (``"ceo@corp.example" <attacker@evil.example>``, however written: quoted,
+    unquoted, encoded): the name a mail client shows is not the sender. A name that is the
+    mailbox's own address (``'bob@example.com' <bob@example.com>``, as Outlook writes it) is
+    not one. Empty otherwise."""
+    for address in found:
+        if "@" not in address.name:
+            continue
+        for written in _NAME_ADDRESS.findall(address.name):
+            candidate = written.strip(".").lower()
+            if "." in candidate.partition("@")[2] and candidate != address.address:
+                return {DISPLAY_NAME_IS_ADDRESS}
+    return set()
 
 
 def message_id(part: Message, name: str = "Message-ID") -> str | None:
