@@ -185,7 +185,8 @@ class FileNotCopied(Model):
 
     object_key: str = Field(description="att/sha256/.. key of the attachment")
     reason: str = Field(description="the first rule that kept it out: mailbox_option_none, no_task_association, "
-                        "inline_part, filename_filter_include, filename_filter_exclude, no_target, no_files_switch")
+                        "inline_part, filename_filter_include, filename_filter_exclude, no_target, not_subject_company, "
+                        "no_files_switch")
 
 
 class MatchedEmail(Model):

@@ -88,7 +88,7 @@ def planned_copies(matched: MatchedEmail) -> list[PlannedCopy]:
 # The matcher's reasons (matcher/rules/filecopy.py), storage's own, and "unknown" for a reason this
 # version does not know or a record from a matcher older than ``files_not_copied``.
 MATCHER_REASONS = ("mailbox_option_none", "no_task_association", "inline_part", "filename_filter_include",
-                   "filename_filter_exclude", "no_target", "no_files_switch")
+                   "filename_filter_exclude", "no_target", "not_subject_company", "no_files_switch")
 SKIP_REASONS = ("email_skipped", *MATCHER_REASONS, "source_missing", "copy_refused", "unknown")
 
 
