@@ -87,18 +87,27 @@ OBSOLETE = {
     "obs-tab-subject": "From: Alice <alice@example.com>\nSubject\t: obsolete\nTo : bob@example.com\n\nHello\n",
     "obs-after-mbox-line": "From alice@example.com Mon Nov 30 10:00:00 2026\nFrom : alice@example.com\n"
                            "Subject   :   obsolete\n\nHello\n",
+    "obs-lf-line-ends": "From: alice@example.com\nSubject :obsolete\n\nHello\n",
 }
 
 
 @pytest.mark.parametrize("name", sorted(OBSOLETE))
 def test_whitespace_before_a_colon_is_read_as_the_field(name: str) -> None:
-    parsed = parse(crlf(OBSOLETE[name]))
+    text = OBSOLETE[name]
+    parsed = parse(text.encode() if name.endswith("-lf-line-ends") else crlf(text))
     assert parsed.subject == "obsolete"
     assert [a.address for a in parsed.from_] == ["alice@example.com"]
     assert parsed.text_body == "Hello"
     assert "ObsoleteHeaderDefect" in parsed.defects  # surfaced, as the registry does for obs syntax
     if name == "obs-tab-subject":
         assert [a.address for a in parsed.to] == ["bob@example.com"]
+
+
+def test_a_colon_inside_a_value_or_the_body_is_not_obsolete_syntax() -> None:
+    raw = crlf("From: alice@example.com\nSubject: Re : the point\n\nNote : body text\n")
+    parsed = parse(raw)
+    assert (parsed.subject, parsed.text_body) == (stdlib(raw)["subject"], "Note : body text")
+    assert "ObsoleteHeaderDefect" not in parsed.defects
 
 
 # 3. An unquoted boundary holding "=" (Outlook Express / Outlook "----=_NextPart_..." unquoted).
