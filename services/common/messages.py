@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .patterns import check_pattern
 
@@ -185,8 +185,8 @@ class FileNotCopied(Model):
 
     object_key: str = Field(description="att/sha256/.. key of the attachment")
     reason: str = Field(description="the first rule that kept it out: mailbox_option_none, no_task_association, "
-                        "inline_part, filename_filter_include, filename_filter_exclude, no_target, not_subject_company, "
-                        "no_files_switch")
+                        "inline_part, filename_filter_include, filename_filter_exclude, no_target, "
+                        "not_subject_company, no_files_switch")
 
 
 class MatchedEmail(Model):
@@ -322,9 +322,26 @@ class MailboxOptions(Model):
     delete_mails_after_months: int | None = Field(None, ge=1)
     delete_attachments_after_months: int | None = Field(None, ge=1)
     only_task_mails: bool = Field(False, description="read only mails with a task association")
+    link_to_crm: bool = Field(True, description="link the mailbox's mail to CRM records (reference 004, on by "
+                              "default); off, mail passing the filters is stored with no links and no actions, "
+                              "and `accounts reindex` after turning it on links what was stored meanwhile")
     processing: ProcessingAction = ProcessingAction()
     filters: list[MailFilter] = Field(default_factory=list)
     autoresponse_rules: list[AutoresponseRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _linking_consistent(self) -> MailboxOptions:
+        # Each of these needs the links that link_to_crm off never makes: refused when saved, not
+        # left to drop every email (only_task_mails) or to do nothing silently (the rest).
+        if not self.link_to_crm:
+            needs = [name for name, on in (("only_task_mails", self.only_task_mails),
+                                           ("processing.action", self.processing.action != "none"),
+                                           ("copy_files", self.copy_files != "none"),
+                                           ("autoresponse_rules", bool(self.autoresponse_rules))) if on]
+            if needs:
+                raise ValueError(f"link_to_crm is off, so {', '.join(needs)} cannot apply: turn link_to_crm on "
+                                 "or leave them unset")
+        return self
 
 
 class MailboxConfig(Model):

@@ -110,6 +110,10 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
         reason = f"filter:{scope}:{hit.name or 'unnamed'}"
         return Decision(skipped=reason, actions=[Action(kind="skipped", reason=reason)]), writes
 
+    if not opts.link_to_crm:  # reference 004's switch: stored as it is (the options refuse what needs links)
+        _, not_copied = filecopy.split_attachments(email.attachments, opts, [], ctx.no_files)
+        return Decision(files_not_copied=not_copied), writes
+
     index = ctx.index
     person_links = persons.person_links(email, index)
     company_links = companies.company_links(email, index, ctx.shared_hosts_match_all)

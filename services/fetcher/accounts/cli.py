@@ -103,6 +103,8 @@ def _account_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--options-file", type=Path, help="YAML of the mailbox options (copy files, filters, ...)")
     p.add_argument("--owner", help="owner user (options.owner_user)")
     p.add_argument("--team", help="team (options.team)")
+    p.add_argument("--link-to-crm", action=argparse.BooleanOptionalAction, default=None,
+                   help="link the mail to CRM records (options.link_to_crm; on by default, reference 004)")
     p.add_argument("--access-user", action="append", metavar="USER",
                    help="a user who may read the mailbox's mail (options.access_users; repeatable, replaces the list)")
     p.add_argument("--access-team", action="append", metavar="TEAM",
@@ -134,6 +136,8 @@ def _fields_from_flags(a: argparse.Namespace, base: dict[str, Any]) -> dict[str,
         options["owner_user"] = a.owner
     if a.team:
         options["team"] = a.team
+    if a.link_to_crm is not None:
+        options["link_to_crm"] = a.link_to_crm
     if a.access_user:
         options["access_users"] = a.access_user
     if a.access_team:
