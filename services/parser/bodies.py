@@ -1,16 +1,18 @@
 """Text and HTML bodies: bytes to text with the declared charset, then a detected one, never
-raising; and the cap that keeps ``mail.parsed`` records small."""
+raising (undeclared 8-bit Latin text in the code page its language is written in:
+``latin_code_page``); and the cap that keeps ``mail.parsed`` records small."""
 
 from __future__ import annotations
 
 import codecs
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
-from .charsets import codecs_for, high_bytes, latin_code_page
+from .charsets import codecs_for
 from .constants import FALLBACK_CHARSET
 
 BODY_CAP_CHARS = 64 * 1024
@@ -121,6 +123,97 @@ def _clean(text: str, source: bytes | None = None) -> str:
             return text
         return _CONTROL.sub("", text)
     return _CONTROL.sub("", text) if _CONTROL.search(text) else text
+
+
+# --- undeclared 8-bit text in a Latin code page ------------------------------------------------
+# windows-1252 and windows-1250 (and their ISO relatives) share ASCII and most accented letters and
+# differ in a few dozen bytes: 0xE3 is Portuguese "ã" in one and Romanian "ă" in the other, 0xF1
+# Spanish "ñ" and Polish "ń". Byte statistics cannot tell them apart, so charset-normalizer scores
+# both the same and its tie goes to the first in alphabetical order, cp1250. What tells them apart
+# is the language: a text's letters beyond ASCII come from one language's alphabet in the right
+# code page and from no single language in the wrong one ("Formaçăo" mixes Portuguese "ç" with
+# Romanian "ă"; "Za¿ó³æ" is no language's "Zażółć").
+# Each language's letters beyond ASCII (lower case; upper case is added below).
+_WESTERN = [
+    "áàâãçéêíóôõúüªº",  # Portuguese
+    "áéíñóúüªº",  # Spanish
+    "àçèéíïòóúü",  # Catalan
+    "àâæçéèêëîïôœùûüÿ",  # French
+    "àèéìíîòóùúªº",  # Italian
+    "äöüß",  # German
+    "áéëèïóöüíú",  # Dutch
+    "æøåéó",  # Danish, Norwegian
+    "åäöé",  # Swedish
+    "åäöšž",  # Finnish
+    "áðéíóúýþæö",  # Icelandic
+    "áðíóúýæø",  # Faroese
+    "äõöüšž",  # Estonian
+]
+_CENTRAL = [
+    "ąćęłńóśźż",  # Polish
+    "áčďéěíňóřšťúůýž",  # Czech
+    "áäčďéíĺľňóôŕšťúýž",  # Slovak
+    "áéíóöőúüű",  # Hungarian
+    "čšž",  # Slovenian
+    "čćđšž",  # Croatian, Bosnian, Serbian (Latin)
+    "ăâîșțşţ",  # Romanian (cedilla forms in the legacy code pages)
+    "äöüß",  # German (the same bytes as in windows-1252)
+]
+# The code pages to choose from, each with the languages written in it; ties go to the first.
+_LANGUAGES = {
+    "cp1252": _WESTERN,
+    "iso8859-15": _WESTERN,
+    "cp1250": _CENTRAL,
+    "iso8859-2": _CENTRAL,
+    "cp1254": ["çğıöşüâîûİ"],  # Turkish
+    "cp1257": ["ąčęėįšųūž", "āčēģīķļņšūž", "äõöüšž"],  # Lithuanian, Latvian, Estonian
+}
+LATIN_CODE_PAGES = tuple(_LANGUAGES)
+_LETTER_SETS = {cp: [frozenset(a) | frozenset(a.upper()) for a in alphabets] for cp, alphabets in _LANGUAGES.items()}
+_ASCII = bytes(range(0x80))
+_HIGH = bytes(range(0x80, 0x100))
+
+
+def _table(code_page: str) -> tuple[str | None, ...]:
+    """The character of each byte 0x80-0xFF in ``code_page``, None where it is undefined."""
+    chars: list[str | None] = []
+    for byte in _HIGH:
+        try:
+            chars.append(bytes([byte]).decode(code_page))
+        except UnicodeDecodeError:
+            chars.append(None)
+    return tuple(chars)
+
+
+_TABLES = {code_page: _table(code_page) for code_page in LATIN_CODE_PAGES}
+
+
+def latin_code_page(data: bytes) -> tuple[str, int] | None:
+    """The code page of LATIN_CODE_PAGES in which ``data`` reads most like one of the languages
+    written in it, with its score, or None when none decodes it or it is ASCII. The score counts
+    the 8-bit letters of the best-fitting alphabet, less the other 8-bit letters and C1 controls: a reading whose score
+    reaches about the number of 8-bit bytes is text of one language. Looks at each distinct
+    byte once (a histogram), so its cost hardly grows with the text."""
+    counts = Counter(data.translate(None, _ASCII))
+    if not counts:
+        return None
+    best: tuple[str, int] | None = None
+    for code_page, table in _TABLES.items():
+        chars = [(table[byte - 0x80], n) for byte, n in counts.items()]
+        if any(char is None for char, _ in chars):
+            continue  # a byte this code page leaves undefined: not this one
+        letters = sum(n for char, n in chars if char and char.isalpha())
+        controls = sum(n for char, n in chars if char and char < "\xa0")
+        covered = max(sum(n for char, n in chars if char in alphabet) for alphabet in _LETTER_SETS[code_page])
+        score = 2 * covered - letters - controls
+        if best is None or score > best[1]:
+            best = (code_page, score)
+    return best
+
+
+def high_bytes(data: bytes) -> int:
+    """How many bytes of ``data`` are 0x80 or above."""
+    return len(data) - len(data.translate(None, _HIGH))
 
 
 def html_to_text(markup: str) -> str:

@@ -1,7 +1,7 @@
-"""Charsets as mail clients read them: the codecs a declared label means, and the Latin code page
-undeclared 8-bit text is written in.
+"""Charsets as mail clients read them: the codecs a declared label means, for bodies and for the
+charset of RFC 2047 encoded words.
 
-Declared labels: ``policy.default`` decodes with whatever ``codecs.lookup`` makes of the label and
+``policy.default`` decodes with whatever ``codecs.lookup`` makes of the label and
 fails on the names mail clients also use (``iso-8859-8-i``, ``windows-874``, ``x-sjis``, …). Those
 are read as the WHATWG Encoding Standard's label table says (the table browsers and Thunderbird
 follow). A label the stdlib knows is decoded by the stdlib's codec first, so the text is
@@ -14,9 +14,11 @@ controls (Outlook labels its windows-1252 text ISO-8859-1).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import functools
-from collections import Counter
+import re
 
 C1_ERRORS = "mailpipe-c1"  # codec error handler: an undefined byte 0x80-0x9F is its C1 control
 
@@ -127,92 +129,51 @@ def _lookup(label: str) -> str:
         return ""
 
 
-# --- undeclared 8-bit text in a Latin code page ------------------------------------------------
-# windows-1252 and windows-1250 (and their ISO relatives) share ASCII and most accented letters and
-# differ in a few dozen bytes: 0xE3 is Portuguese "ã" in one and Romanian "ă" in the other, 0xF1
-# Spanish "ñ" and Polish "ń". Byte statistics cannot tell them apart, so charset-normalizer scores
-# both the same and its tie goes to the first in alphabetical order, cp1250. What tells them apart
-# is the language: a text's letters beyond ASCII come from one language's alphabet in the right
-# code page and from no single language in the wrong one ("Formaçăo" mixes Portuguese "ç" with
-# Romanian "ă"; "Za¿ó³æ" is no language's "Zażółć").
-# Each language's letters beyond ASCII (lower case; upper case is added below).
-_WESTERN = [
-    "áàâãçéêíóôõúüªº",  # Portuguese
-    "áéíñóúüªº",  # Spanish
-    "àçèéíïòóúü",  # Catalan
-    "àâæçéèêëîïôœùûüÿ",  # French
-    "àèéìíîòóùúªº",  # Italian
-    "äöüß",  # German
-    "áéëèïóöüíú",  # Dutch
-    "æøåéó",  # Danish, Norwegian
-    "åäöé",  # Swedish
-    "åäöšž",  # Finnish
-    "áðéíóúýþæö",  # Icelandic
-    "áðíóúýæø",  # Faroese
-    "äõöüšž",  # Estonian
-]
-_CENTRAL = [
-    "ąćęłńóśźż",  # Polish
-    "áčďéěíňóřšťúůýž",  # Czech
-    "áäčďéíĺľňóôŕšťúýž",  # Slovak
-    "áéíóöőúüű",  # Hungarian
-    "čšž",  # Slovenian
-    "čćđšž",  # Croatian, Bosnian, Serbian (Latin)
-    "ăâîșțşţ",  # Romanian (cedilla forms in the legacy code pages)
-    "äöüß",  # German (the same bytes as in windows-1252)
-]
-# The code pages to choose from, each with the languages written in it; ties go to the first.
-_LANGUAGES = {
-    "cp1252": _WESTERN,
-    "iso8859-15": _WESTERN,
-    "cp1250": _CENTRAL,
-    "iso8859-2": _CENTRAL,
-    "cp1254": ["çğıöşüâîûİ"],  # Turkish
-    "cp1257": ["ąčęėįšųūž", "āčēģīķļņšūž", "äõöüšž"],  # Lithuanian, Latvian, Estonian
-}
-LATIN_CODE_PAGES = tuple(_LANGUAGES)
-_LETTER_SETS = {cp: [frozenset(a) | frozenset(a.upper()) for a in alphabets] for cp, alphabets in _LANGUAGES.items()}
-_ASCII = bytes(range(0x80))
-_HIGH = bytes(range(0x80, 0x100))
+# An RFC 2047 encoded word (an RFC 2231 language suffix allowed): charset, language, encoding, text.
+_ENCODED_WORD = re.compile(r"=\?([^?*\s]+)(\*[^?\s]*)?\?([bBqQ])\?([!->@-~]*)\?=")
+_Q_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
-def _table(code_page: str) -> tuple[str | None, ...]:
-    """The character of each byte 0x80-0xFF in ``code_page``, None where it is undefined."""
-    chars: list[str | None] = []
-    for byte in _HIGH:
+def normalize_encoded_words(value: str) -> str:
+    """``value`` with each RFC 2047 encoded word that the stdlib cannot decode (a charset label it
+    does not know: ``iso-8859-8-i``, ``x-sjis``; bytes its codec rejects: a UHC syllable under
+    ``ks_c_5601-1987``) or reads as C1 controls (ISO-8859-1 holding windows-1252 quotes)
+    rewritten as a UTF-8 encoded word of the text mail clients read (``codecs_for``). Every other
+    word, and all text around the words, is left as it is, so policy.default's registry decodes
+    it as before (white space between encoded words included). Never raises."""
+    if "=?" not in value:
+        return value
+    return _ENCODED_WORD.sub(_normalize_word, value)
+
+
+def _normalize_word(match: re.Match[str]) -> str:
+    label, _language, cte, text = match.groups()
+    steps = codecs_for(label)
+    data = _word_bytes(cte, text) if steps else None
+    if data is None:
+        return match.group()  # no codec to offer, or a malformed word: the registry's (and its defects)
+    known = _lookup(label.strip().lower())
+    try:
+        stdlib = data.decode(known) if known else None
+    except UnicodeDecodeError:
+        stdlib = None
+    for codec, errors in steps:
         try:
-            chars.append(bytes([byte]).decode(code_page))
+            decoded = data.decode(codec, errors)
         except UnicodeDecodeError:
-            chars.append(None)
-    return tuple(chars)
+            continue
+        if decoded == stdlib:
+            break
+        return "=?utf-8?b?" + base64.b64encode(decoded.encode("utf-8")).decode("ascii") + "?="
+    return match.group()
 
 
-_TABLES = {code_page: _table(code_page) for code_page in LATIN_CODE_PAGES}
-
-
-def latin_code_page(data: bytes) -> tuple[str, int] | None:
-    """The code page of LATIN_CODE_PAGES in which ``data`` reads most like one of the languages
-    written in it, with its score, or None when none decodes it or it is ASCII. The score counts
-    the 8-bit letters of the best-fitting alphabet, less the other 8-bit letters and C1 controls: a reading whose score
-    reaches about the number of 8-bit bytes is text of one language. Looks at each distinct
-    byte once (a histogram), so its cost hardly grows with the text."""
-    counts = Counter(data.translate(None, _ASCII))
-    if not counts:
+def _word_bytes(cte: str, text: str) -> bytes | None:
+    """The bytes of a strictly formed word's text (RFC 2047 §4), None for anything the stdlib
+    would read with a defect (bad base64 padding or characters)."""
+    if cte in "qQ":
+        return _Q_HEX.sub(lambda m: bytes.fromhex(m.group(1).decode("ascii")), text.encode("ascii").replace(b"_", b" "))
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
         return None
-    best: tuple[str, int] | None = None
-    for code_page, table in _TABLES.items():
-        chars = [(table[byte - 0x80], n) for byte, n in counts.items()]
-        if any(char is None for char, _ in chars):
-            continue  # a byte this code page leaves undefined: not this one
-        letters = sum(n for char, n in chars if char and char.isalpha())
-        controls = sum(n for char, n in chars if char and char < "\xa0")
-        covered = max(sum(n for char, n in chars if char in alphabet) for alphabet in _LETTER_SETS[code_page])
-        score = 2 * covered - letters - controls
-        if best is None or score > best[1]:
-            best = (code_page, score)
-    return best
-
-
-def high_bytes(data: bytes) -> int:
-    """How many bytes of ``data`` are 0x80 or above."""
-    return len(data) - len(data.translate(None, _HIGH))

@@ -10,6 +10,7 @@ curly quotes and dashes), Central European ones in windows-1250 and ISO-8859-2 b
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from email import message_from_bytes, policy
 
@@ -17,6 +18,7 @@ import pytest
 from mailpipe.common.messages import Sighting
 from mailpipe.parser import headers
 from mailpipe.parser.bodies import decode_text, detect
+from mailpipe.parser.charsets import normalize_encoded_words
 from mailpipe.parser.mime import parse_email
 
 WESTERN = {
@@ -299,3 +301,59 @@ def test_detect_names_a_latin_code_page_for_latin_text() -> None:
     assert detect(_cut(WESTERN["pt"], 1024).encode("cp1252")) == "cp1252"
     assert detect(_cut(CENTRAL["pl"], 1024).encode("cp1250")) == "cp1250"
     assert detect(_cut(CENTRAL["cs"], 1024).encode("iso8859_2")) == "iso8859-2"
+
+
+# --- the same labels in RFC 2047 encoded words (headers) --------------------------------------
+def _word(label: str, text: str, codec: str, cte: str = "B") -> str:
+    data = text.encode(codec)
+    if cte == "B":
+        return f"=?{label}?B?{base64.b64encode(data).decode()}?="
+    return f"=?{label}?Q?{''.join(f'={b:02X}' if b > 127 or b in b'=?_ ' else chr(b) for b in data)}?="
+
+
+@pytest.mark.parametrize(("label", "text", "codec"), UNKNOWN_TO_PYTHON + SUPERSET_FALLBACK,
+                         ids=[c[0] for c in UNKNOWN_TO_PYTHON + SUPERSET_FALLBACK])
+@pytest.mark.parametrize("cte", ["B", "Q"])
+def test_an_encoded_word_under_another_name_reads_as_mail_clients_read_it(label: str, text: str, codec: str,
+                                                                         cte: str) -> None:
+    """policy.default's registry writes U+FFFD for these (an unknown charset, or bytes its codec
+    rejects); rewritten by normalize_encoded_words, the same registry reads the text. Two words
+    in a row keep RFC 2047's rule: the white space between them goes."""
+    word = _word(label, text, codec, cte)
+    value = f"Re: {word} {word} [Case#12]"
+    assert "\ufffd" in str(policy.default.header_fetch_parse("Subject", value))
+    normalized = normalize_encoded_words(value)
+    assert str(policy.default.header_fetch_parse("Subject", normalized)) == f"Re: {text}{text} [Case#12]"
+
+
+@pytest.mark.parametrize(("label", "data"), AS_POLICY_DEFAULT, ids=[c[0] for c in AS_POLICY_DEFAULT])
+def test_an_encoded_word_the_stdlib_decodes_is_left_alone(label: str, data: bytes) -> None:
+    if label == "iso-8859-1":  # no C1 bytes in this one: policy.default's reading stands
+        assert not any(0x80 <= b <= 0x9F for b in data)
+    value = f"=?{label}?B?{base64.b64encode(data).decode()}?= =?{label}?Q?ab_c?= plain =?utf-8?q?x?="
+    assert normalize_encoded_words(value) == value
+
+
+@pytest.mark.parametrize("value", [
+    "=?iso-8859-8-i?B?bad-base64?=",  # malformed: the registry's defects and text stay
+    "=?iso-8859-8-i?B?YWJj?",  # not closed
+    "=?x-user-defined?B?YWJj?=",  # names no charset
+    "=?no-such-charset?Q?abc?=",
+    "plain text, no words",
+    "=?iso-8859-1?Q?Fr\udcf6sche?=",  # raw 8-bit bytes inside a word (surrogate escapes): headers.py's
+])
+def test_words_it_cannot_improve_are_left_alone(value: str) -> None:
+    assert normalize_encoded_words(value) == value
+
+
+def test_iso_8859_1_words_with_c1_bytes_read_as_windows_1252() -> None:
+    value = "=?iso-8859-1?Q?=93Offer=94_=96_=80100?="
+    assert str(policy.default.header_fetch_parse("Subject", normalize_encoded_words(value))) == "“Offer” – €100"
+
+
+def test_display_names_in_address_headers_are_rewritten_too() -> None:
+    yamada, david = _word("x-sjis", "山田①", "cp932"), _word("iso-8859-8-i", "דוד", "iso8859_8")
+    value = f"{yamada} <yamada@example.jp>, {david} <d@x.il>"
+    header = policy.default.header_fetch_parse("From", normalize_encoded_words(value))
+    assert [(a.display_name, a.addr_spec) for a in header.addresses] == [("山田①", "yamada@example.jp"),
+                                                                         ("דוד", "d@x.il")]
