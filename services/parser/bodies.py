@@ -139,7 +139,7 @@ _WESTERN = [
     "áéíñóúüªº",  # Spanish
     "àçèéíïòóúü",  # Catalan
     "àâæçéèêëîïôœùûüÿ",  # French
-    "àèéìíîòóùúªº",  # Italian
+    "àèéìòóùªº",  # Italian (í, î, ú only in old or learned spellings)
     "äöüß",  # German
     "áéëèïóöüíú",  # Dutch
     "æøåéó",  # Danish, Norwegian
