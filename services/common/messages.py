@@ -140,7 +140,7 @@ class ParsedEmail(Model):
                                 description="what the parser worked around, e.g. charset_detected, tnef_unreadable")
 
 
-EntityType = Literal["person", "company", "task", "case", "lead", "user", "team"]
+EntityType = Literal["person", "company", "task", "case", "lead", "opportunity", "user", "team"]
 
 
 class Link(Model):
@@ -189,6 +189,15 @@ class FileNotCopied(Model):
                         "not_subject_company, no_files_switch")
 
 
+class Notification(Model):
+    """A user to notify of the email because the user follows a record it is linked to (reference
+    001: "even if they are not listed in To or CC")."""
+
+    user_id: str
+    entity_type: EntityType
+    entity_id: str
+
+
 class MatchedEmail(Model):
     """The matcher's output (``mail.matched`` v1 payload): the parsed summary plus its links and
     the actions taken. An email with ``skipped`` set is not to be imported (the reason says why)."""
@@ -200,6 +209,9 @@ class MatchedEmail(Model):
     files_not_copied: list[FileNotCopied] = Field(
         default_factory=list, description="each attachment of an imported email left out of files_to_copy, with "
         "its reason (absent from a matcher older than this field)")
+    notify: list[Notification] = Field(
+        default_factory=list, description="the followers of each linked record to notify, except users whose "
+        "address is already in From, To or Cc (absent from a matcher older than this field)")
 
 
 class Autoreply(Model):
@@ -232,13 +244,17 @@ class Entity(Model):
     hostnames: list[str] = Field(default_factory=list, description="company: host names its addresses use")
     blocked: bool = Field(False, description="company: blocked from mail import")
     number: int | None = Field(None, description="task: the number in [Word#1234]; case: its number")
-    company_id: str | None = Field(None, description="task, case: the company")
+    company_id: str | None = Field(None, description="task, case, opportunity: the company")
     person_id: str | None = Field(None, description="task, case: the person")
-    status: str | None = Field(None, description="case: open, pending, closed, ...")
+    contact_ids: list[str] = Field(default_factory=list, description="opportunity: its contacts (person ids)")
+    status: str | None = Field(None, description="case: open, pending, closed, ...; opportunity: open unless it "
+                               "starts with closed (closed won, closed lost)")
     assignee: str | None = Field(None, description="case: the user it is assigned to")
     team_id: str | None = Field(None, description="case: the team")
     active: bool = Field(True, description="user: receives cases when active")
     team_ids: list[str] = Field(default_factory=list, description="user: the teams it belongs to")
+    followers: list[str] = Field(default_factory=list, description="any linkable record: the users (ids) who "
+                                 "follow it and are notified of its new mail (reference 001)")
 
     @property
     def key(self) -> str:

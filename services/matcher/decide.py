@@ -21,10 +21,25 @@ from ..common.messages import (
     MailboxOptions,
     MailFilter,
     Model,
+    Notification,
     ParsedEmail,
 )
 from .directory import EntityIndex
-from .rules import addresses, autoreply, cases, companies, filecopy, filters, leads, loops, persons, tasks, threads
+from .rules import (
+    addresses,
+    autoreply,
+    cases,
+    companies,
+    crmlinks,
+    filecopy,
+    filters,
+    followers,
+    leads,
+    loops,
+    persons,
+    tasks,
+    threads,
+)
 
 CounterKind = Literal["autoreply", "case"]
 
@@ -76,6 +91,7 @@ class Decision(Model):
     skipped: str | None = None
     files_not_copied: list[FileNotCopied] = []  # each attachment left out of files_to_copy, with its reason
     autoreply: Autoreply | None = None
+    notify: list[Notification] = []  # followers of the linked records (rules/followers.py)
     generation: int = 0  # the reindex this decision was made for (topics.REINDEX_GENERATION)
 
 
@@ -121,7 +137,8 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
     # The thread's task passes the token's guard, and the subject's own task wins over it.
     inherited = tasks.thread_links(threads.inherited_links(state.thread_links(threads.thread_keys(email))),
                                    task_links, tasks.guard_passes(index, company_links, person_links))
-    links = _merge(person_links + company_links + task_links, inherited)
+    deals = crmlinks.lead_links(email, index) + crmlinks.opportunity_links(index, company_links, person_links)
+    links = _merge(person_links + company_links + task_links + deals, inherited)
 
     if opts.only_task_mails and not any(lk.entity_type == "task" for lk in links):
         reason = "no_task_association"
@@ -202,7 +219,8 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
         if lk.entity_type in threads.INHERITED:
             for key in threads.index_keys(email):
                 writes.thread.append((key, lk))
-    return Decision(links=links, actions=actions, autoreply=reply, files_not_copied=not_copied), writes
+    return Decision(links=links, actions=actions, autoreply=reply, files_not_copied=not_copied,
+                    notify=followers.notifications(email, links, index)), writes
 
 
 def _merge(first: list[Link], more: list[Link]) -> list[Link]:

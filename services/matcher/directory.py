@@ -92,6 +92,13 @@ class User(NamedTuple):
     name: str
     active: bool
     team_ids: tuple[str, ...]
+    emails: tuple[str, ...] = ()
+
+
+class Opportunity(NamedTuple):
+    company_id: str | None
+    contact_ids: tuple[str, ...]
+    open: bool
 
 
 class EntityIndex:
@@ -106,11 +113,14 @@ class EntityIndex:
         self.users: dict[str, User] = {}
         self.teams: dict[str, str] = {}
         self.leads: dict[str, tuple[str, ...]] = {}
+        self.opportunities: dict[str, Opportunity] = {}
+        self.followers: dict[str, tuple[str, ...]] = {}  # "<type>:<id>" -> user ids
         self._person_by_address: dict[str, Slot] = {}
         self._company_by_address: dict[str, Slot] = {}
         self._company_by_host: dict[str, Slot] = {}
         self._task_by_number: dict[int, Slot] = {}
         self._lead_by_address: dict[str, Slot] = {}
+        self._opportunity_by_party: dict[str, Slot] = {}  # "company:<id>" or "person:<id>" -> opportunity ids
         self._team_users: dict[str, Slot] = {}
         self._open_cases: Counter[str] = Counter()
 
@@ -119,6 +129,8 @@ class EntityIndex:
         eid = sys.intern(e.id)
         with self._lock:
             self._remove(e.type, eid)
+            if e.followers:
+                self.followers[f"{e.type}:{eid}"] = _t(e.followers)
             if e.type == "person":
                 p = Person(_t(e.emails, lower=True), _t(e.company_ids))
                 self.persons[eid] = p
@@ -141,7 +153,7 @@ class EntityIndex:
                 if case.assignee and (case.status or "open").lower() not in CLOSED_CASE_STATUSES:
                     self._open_cases[case.assignee] += 1
             elif e.type == "user":
-                u = User(e.name, e.active, _t(e.team_ids))
+                u = User(e.name, e.active, _t(e.team_ids), _t(e.emails, lower=True))
                 self.users[eid] = u
                 for t in u.team_ids:
                     _add(self._team_users, t, eid)
@@ -151,6 +163,11 @@ class EntityIndex:
                 self.leads[eid] = _t(e.emails, lower=True)
                 for a in self.leads[eid]:
                     _add(self._lead_by_address, a, eid)
+            elif e.type == "opportunity":
+                o = Opportunity(e.company_id, _t(e.contact_ids), not (e.status or "").lower().startswith("closed"))
+                self.opportunities[eid] = o
+                for party in _parties(o):
+                    _add(self._opportunity_by_party, party, eid)
 
     def delete(self, key: str) -> None:
         """Apply a tombstone for ``<type>:<id>``."""
@@ -159,6 +176,7 @@ class EntityIndex:
             self._remove(kind, eid)
 
     def _remove(self, kind: str, eid: str) -> None:
+        self.followers.pop(f"{kind}:{eid}", None)
         if kind == "person" and (p := self.persons.pop(eid, None)):
             for a in p.emails:
                 _discard(self._person_by_address, a, eid)
@@ -183,6 +201,9 @@ class EntityIndex:
         elif kind == "lead" and (lead := self.leads.pop(eid, None)):
             for a in lead:
                 _discard(self._lead_by_address, a, eid)
+        elif kind == "opportunity" and (o := self.opportunities.pop(eid, None)):
+            for party in _parties(o):
+                _discard(self._opportunity_by_party, party, eid)
 
     # --- lookups -------------------------------------------------------------------------------
     def persons_with_address(self, address: str) -> tuple[str, ...]:
@@ -201,6 +222,15 @@ class EntityIndex:
     def leads_with_address(self, address: str) -> tuple[str, ...]:
         return _ids(self._lead_by_address.get(norm(address)))
 
+    def opportunities_of(self, kind: str, party_id: str) -> tuple[str, ...]:
+        """Ids of the opportunities whose company (``kind`` company) or contact (person) is
+        ``party_id``, open or not, sorted."""
+        return _ids(self._opportunity_by_party.get(f"{kind}:{party_id}"))
+
+    def followers_of(self, entity_type: str, entity_id: str) -> tuple[str, ...]:
+        """The user ids following the record, as the directory lists them."""
+        return self.followers.get(f"{entity_type}:{entity_id}", ())
+
     def team_users(self, team_id: str) -> tuple[str, ...]:
         """Every user of the team (active or not), sorted by id."""
         return _ids(self._team_users.get(team_id))
@@ -214,4 +244,8 @@ class EntityIndex:
 
     def __len__(self) -> int:
         return (len(self.companies) + len(self.persons) + len(self.tasks) + len(self.cases) + len(self.users)
-                + len(self.teams) + len(self.leads))
+                + len(self.teams) + len(self.leads) + len(self.opportunities))
+
+
+def _parties(o: Opportunity) -> list[str]:
+    return ([f"company:{o.company_id}"] if o.company_id else []) + [f"person:{pid}" for pid in o.contact_ids]

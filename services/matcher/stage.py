@@ -80,7 +80,8 @@ def outputs(parsed: ParsedEmail, decision: Decision, matched_topic: str = MATCHE
     matched = MatchedEnvelope(email_id=parsed.email_id, producer="matcher",
                               payload=MatchedEmail(email=parsed, links=decision.links, actions=decision.actions,
                                                    skipped=decision.skipped,
-                                                   files_not_copied=decision.files_not_copied))
+                                                   files_not_copied=decision.files_not_copied,
+                                                   notify=decision.notify))
     headers = routing_headers(matched)
     if decision.generation:  # storage replaces the email's links with these
         headers.append((REINDEX_GENERATION, str(decision.generation).encode()))

@@ -37,7 +37,8 @@ def add_emails(e: argparse.ArgumentParser) -> None:
                         "/openapi.json, and /healthz, /readyz for probes) on MAILPIPE_STORAGE__API_HOST/_PORT "
                         "with MAILPIPE_STORAGE__API_TOKEN; SIGTERM drains it within "
                         "MAILPIPE_STORAGE__API_DRAIN_GRACE_SECONDS")
-    e.add_argument("--entity", default=None, help="TYPE:ID, e.g. company:42 (person, company, task, case, lead)")
+    e.add_argument("--entity", default=None,
+                   help="TYPE:ID, e.g. company:42 (person, company, task, case, lead, opportunity)")
     e.add_argument("--mailbox", default=None)
     e.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (UTC)")
     e.add_argument("--as-user", default=None,

@@ -40,7 +40,7 @@ REPEATABLE = frozenset({"user_address", "user_team"})
 _NEED_USER = ("access", "user_address", "user_team")  # meaningless, so refused, without as_user
 _STRING = {"type": "string"}
 _QUERY = [
-    ("entity", _STRING, "TYPE:ID, e.g. company:42 (person, company, task, case, lead)"),
+    ("entity", _STRING, "TYPE:ID, e.g. company:42 (person, company, task, case, lead, opportunity)"),
     ("mailbox", _STRING, "only emails this mailbox saw"),
     ("date", {"type": "string", "format": "date"}, "only emails sent that day (UTC)"),
     ("as_user", _STRING, "apply this user's access level (reference 001) and the mailboxes' access lists "

@@ -183,7 +183,7 @@ def test_directory_and_mailbox_examples_are_loaded() -> None:
     index, mailboxes = loaded_followers()
     ids = {document(p)["payload"]["id"] for p in examples("crm.entity.v1")}
     held = set(index.companies) | set(index.persons) | set(index.tasks) | set(index.cases) | set(index.users)
-    assert ids <= held | set(index.teams)
+    assert ids <= held | set(index.teams) | set(index.leads) | set(index.opportunities)
     assert set(mailboxes.configs) == {document(p)["payload"]["mailbox_id"] for p in examples("mail.mailbox.v1")}
 
 
