@@ -89,8 +89,8 @@ def _mostly_utf8(data: bytes) -> bool:
 def detect(data: bytes) -> str | None:
     """The likeliest of DETECT_CANDIDATES for ``data`` (a sample of it), or None. Among the Latin
     code pages, whose shared letters charset-normalizer cannot tell apart (a tie it gives to
-    cp1250 over cp1252 by their names), the language of the letters decides
-    (charsets.latin_code_page); windows-1252, the commonest, wins what stays ambiguous ("año")."""
+    cp1250 over cp1252 by their names), the language of the letters decides (latin_code_page);
+    windows-1252, the commonest, wins what stays ambiguous ("año")."""
     sample = data[:DETECT_MAX_BYTES]
     best = from_bytes(sample, cp_isolation=DETECT_CANDIDATES).best()
     name = None
@@ -106,7 +106,7 @@ def detect(data: bytes) -> str | None:
     # reading that is clearly one language's text.
     if name is None or (name in _MULTI_BYTE and not _PAIR.search(sample)):
         latin = latin_code_page(sample)
-        if latin is not None and 2 * latin[1] >= high_bytes(sample):
+        if latin is not None and 2 * latin[1] >= _high_bytes(sample):
             return latin[0]
     return name
 
@@ -132,8 +132,9 @@ def _clean(text: str, source: bytes | None = None) -> str:
 # both the same and its tie goes to the first in alphabetical order, cp1250. What tells them apart
 # is the language: a text's letters beyond ASCII come from one language's alphabet in the right
 # code page and from no single language in the wrong one ("Formaçăo" mixes Portuguese "ç" with
-# Romanian "ă"; "Za¿ó³æ" is no language's "Zażółć").
-# Each language's letters beyond ASCII (lower case; upper case is added below).
+# Romanian "ă"; "Za¿ó³æ" is no language's "Zażółć"). A lone letter both readings make a letter of
+# stays ambiguous ("Gdańsk" / "Gdañsk") and goes to windows-1252.
+# Each language's letters beyond ASCII (lower case; upper case is added below):
 _WESTERN = [
     "áàâãçéêíóôõúüªº",  # Portuguese
     "áéíñóúüªº",  # Spanish
@@ -191,9 +192,9 @@ _TABLES = {code_page: _table(code_page) for code_page in LATIN_CODE_PAGES}
 def latin_code_page(data: bytes) -> tuple[str, int] | None:
     """The code page of LATIN_CODE_PAGES in which ``data`` reads most like one of the languages
     written in it, with its score, or None when none decodes it or it is ASCII. The score counts
-    the 8-bit letters of the best-fitting alphabet, less the other 8-bit letters and C1 controls: a reading whose score
-    reaches about the number of 8-bit bytes is text of one language. Looks at each distinct
-    byte once (a histogram), so its cost hardly grows with the text."""
+    the 8-bit letters of the best-fitting alphabet, less the other 8-bit letters and C1 controls:
+    a reading whose score reaches about the number of 8-bit bytes is text of one language. Looks
+    at each distinct byte once (a histogram), so its cost hardly grows with the text."""
     counts = Counter(data.translate(None, _ASCII))
     if not counts:
         return None
@@ -211,7 +212,7 @@ def latin_code_page(data: bytes) -> tuple[str, int] | None:
     return best
 
 
-def high_bytes(data: bytes) -> int:
+def _high_bytes(data: bytes) -> int:
     """How many bytes of ``data`` are 0x80 or above."""
     return len(data) - len(data.translate(None, _HIGH))
 
