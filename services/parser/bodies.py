@@ -55,7 +55,7 @@ def decode_text(data: bytes, declared: str | None) -> Decoded:
         for codec, errors in steps:
             try:
                 text = data.decode(codec, errors)
-            except UnicodeDecodeError:
+            except UnicodeError:  # punycode and the like fail as UnicodeError, not UnicodeDecodeError
                 continue
             return Decoded(_clean(text, data if codec in _ASCII_BASED else None), codec, "declared")
         if name == "utf-8" and _mostly_utf8(data):

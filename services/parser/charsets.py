@@ -123,10 +123,19 @@ def codecs_for(declared: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def _lookup(label: str) -> str:
+    """The codec's name for a label, "" when unknown or no text encoding (``base64``, ``rot13``,
+    ``zlib`` and ``undefined`` are codecs too, and ``bytes.decode`` refuses or always fails them)."""
     try:
-        return codecs.lookup(label).name
+        name = codecs.lookup(label).name
     except (LookupError, ValueError):  # ValueError: a NUL in the name ("embedded null character")
         return ""
+    try:
+        b"a".decode(name)  # (b"" would decode under any codec)
+    except LookupError:  # "... is not a text encoding"
+        return ""
+    except UnicodeError:  # a text codec that rejects this byte (utf-16: one byte is truncated data)
+        pass
+    return name
 
 
 # An RFC 2047 encoded word (an RFC 2231 language suffix allowed): charset, language, encoding, text.
@@ -155,12 +164,12 @@ def _normalize_word(match: re.Match[str]) -> str:
     known = _lookup(label.strip().lower())
     try:
         stdlib = data.decode(known) if known else None
-    except UnicodeDecodeError:
+    except UnicodeError:
         stdlib = None
     for codec, errors in steps:
         try:
             decoded = data.decode(codec, errors)
-        except UnicodeDecodeError:
+        except UnicodeError:  # punycode and the like fail as UnicodeError, not UnicodeDecodeError
             continue
         if decoded == stdlib:
             break

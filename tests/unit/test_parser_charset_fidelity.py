@@ -357,3 +357,15 @@ def test_display_names_in_address_headers_are_rewritten_too() -> None:
     header = policy.default.header_fetch_parse("From", normalize_encoded_words(value))
     assert [(a.display_name, a.addr_spec) for a in header.addresses] == [("山田①", "yamada@example.jp"),
                                                                          ("דוד", "d@x.il")]
+
+
+@pytest.mark.parametrize("label", ["base64", "rot13", "hex", "zlib", "uu", "quopri", "bz2", "undefined", "punycode"])
+def test_codecs_that_are_no_text_encoding_never_raise(label: str) -> None:
+    """The stdlib's codec registry also knows bytes-to-bytes codecs (``bytes.decode`` refuses
+    them with LookupError) and ``undefined``/``punycode`` (UnicodeError): as charsets they name
+    nothing, and the bytes are read as undeclared."""
+    text = _cut(WESTERN["pt"], 200)
+    assert decode_text(text.encode("cp1252"), label).text == text
+    assert decode_text(b"plain ascii", label).text == "plain ascii"
+    word = f"=?{label}?Q?plain?="
+    assert normalize_encoded_words(word) == word
