@@ -38,10 +38,11 @@ def obsolete_field_names(raw: bytes, start: int, max_header_bytes: int) -> bytes
     """``raw`` with ``name WSP :`` read as ``name:`` in the top-level header block (until the
     blank line or the first line that is neither a field, a continuation, nor such an obsolete
     field), or None when the block has none (the common case: two ``bytes.find`` calls)."""
-    stop = raw.find(b"\n\n", start, start + max_header_bytes)
-    crlf = raw.find(b"\n\r\n", start, start + max_header_bytes)
-    ends = [e for e in (stop, crlf) if e >= 0]
-    end = min(ends) + 1 if ends else min(len(raw), start + max_header_bytes)
+    limit = min(len(raw), start + max_header_bytes)
+    first = raw.find(b"\n", start, limit)
+    blank = b"\n\r\n" if first > 0 and raw[first - 1] == 0x0D else b"\n\n"  # the first line's line end
+    stop = raw.find(blank, start, limit)  # (searching both would scan a large message to its end)
+    end = limit if stop < 0 else stop + 1  # with other line ends the loop below still stops at the blank line
     if raw.find(b" :", start, end) < 0 and raw.find(b"\t:", start, end) < 0:
         return None
     lines = raw[start:end].split(b"\n")
