@@ -12,7 +12,9 @@ of the bytes only pass through C code (``bytes.find``, pybase64's SIMD decoder).
 The tree is parsed with ``compat32`` (header values kept raw; no header-registry work while
 parsing) unless a Content-Type header is not simple, in which case it is parsed with
 ``policy.default`` so structural decisions (boundaries, content types) are the same as
-``policy.default``'s on any input.
+``policy.default``'s on any input — except where recover.py restores what a lenient reader reads
+(an unquoted boundary holding ``=``, parts after a reused boundary, base64 of invalid length;
+docs/parser.md, "Deliberate differences from policy.default").
 """
 
 from __future__ import annotations
