@@ -91,7 +91,9 @@ def make_attachment(data: bytes, *, filename: str | None, content_type: str, ind
 
 def part_filename(part: Message) -> str | None:
     """``get_filename()`` as policy.default computes it (RFC 2231 and RFC 2047 decoded), with the
-    compat32 result used where the raw parameters are plain enough that both agree."""
+    compat32 result used where the raw parameters are plain enough that both agree, and where the
+    registry cut an unquoted name at a space (``name=my report.pdf`` reads ``my``: compat32 reads
+    up to the ``;``, as mail clients do; docs/parser.md, "Deliberate differences")."""
     raws = [r for r in (raw_header(part, "content-disposition"), raw_header(part, "content-type")) if r]
     plain = all(_SIMPLE_PARAMS.fullmatch(r) and not any(c in r for c in ("=?", "*", "\\", "(")) for r in raws)
     if plain and not any("name" in r.lower() for r in raws):
