@@ -26,6 +26,7 @@ from email.message import Message
 from ..common.identity import normalize_message_id
 from ..common.messages import Address
 from .bodies import detect
+from .charsets import normalize_encoded_words
 from .constants import FALLBACK_CHARSET
 from .cpython_email import decode_encoded_word
 from .tree import raw_header, raw_headers
@@ -143,7 +144,7 @@ def unstructured(part: Message, name: str) -> str:
         return ""
     if "=?" not in raw and _PLAIN.fullmatch(_unfold(raw)):
         return collapse(raw)
-    value = repair_outside_words(raw)
+    value = repair_outside_words(normalize_encoded_words(raw))  # labels the stdlib lacks: charsets.py
     fast = fast_unstructured(_unfold(value))
     if fast is not None:
         return collapse(fast)
@@ -263,7 +264,7 @@ def addresses(part: Message, name: str) -> list[Address]:
     seen: dict[str, Address] = {}
     registry_reads = name.lower() in _ADDRESS_HEADERS
     for raw in raw_headers(part, name):
-        value = rfc_phrases(repair_outside_words(_unfold(raw)))
+        value = rfc_phrases(repair_outside_words(normalize_encoded_words(_unfold(raw))))
         fast = fast_mailboxes(value) if registry_reads else None
         if fast is not None:  # dot-atom addresses: no white space or controls, always valid
             valid = [(collapse(d) if d else "", a.lower()) for d, a in fast]

@@ -84,6 +84,9 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
         _collect(tree, budget, store, found)
     subject = headers.unstructured(msg, "Subject")
     senders = headers.addresses(msg, "From")
+    sender, reply_to = headers.addresses(msg, "Sender"), headers.addresses(msg, "Reply-To")
+    to, cc, bcc = headers.addresses(msg, "To"), headers.addresses(msg, "Cc"), headers.addresses(msg, "Bcc")
+    found.warnings |= headers.address_warnings([*senders, *sender, *reply_to, *to, *cc, *bcc])  # a spoofed name
     text, html = _bodies(found)
     text_body, text_cut = cap(text, body_cap_chars)
     html_body, html_cut = cap(html, body_cap_chars)
@@ -97,8 +100,7 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
     reasons = classify.auto_submitted_reasons(msg)
     result = ParsedEmail(
         email_id=email_id(mid, fallback), message_id=mid, sighting=sighting, subject=subject,
-        **{"from": senders}, sender=headers.addresses(msg, "Sender"), reply_to=headers.addresses(msg, "Reply-To"),
-        to=headers.addresses(msg, "To"), cc=headers.addresses(msg, "Cc"), bcc=headers.addresses(msg, "Bcc"),
+        **{"from": senders}, sender=sender, reply_to=reply_to, to=to, cc=cc, bcc=bcc,
         delivered_to=headers.addresses(msg, "Delivered-To"),
         date=header_date or internal_date,
         date_source="header" if header_date else "internal_date" if internal_date else "none",

@@ -369,3 +369,14 @@ def test_codecs_that_are_no_text_encoding_never_raise(label: str) -> None:
     assert decode_text(b"plain ascii", label).text == "plain ascii"
     word = f"=?{label}?Q?plain?="
     assert normalize_encoded_words(word) == word
+
+
+@pytest.mark.parametrize(("label", "codec", "text"), [
+    ("iso-8859-8-i", "iso8859_8", "שלום עולם"), ("windows-874", "cp874", "สวัสดี"), ("x-sjis", "cp932", "日本語")])
+def test_subject_and_display_name_words_under_labels_the_stdlib_lacks_are_decoded(label: str, codec: str,
+                                                                                   text: str) -> None:
+    word = f"=?{label}?B?{base64.b64encode(text.encode(codec)).decode()}?="
+    raw = f"From: {word} <a@example.com>\r\nSubject: {word}\r\n\r\nbody\r\n".encode()
+    parsed = parse_email(raw, Sighting(mailbox_id="m", folder="INBOX", uidvalidity=1, uid=1),
+                         sha256=hashlib.sha256(raw).hexdigest())
+    assert parsed.subject == text and parsed.from_[0].name == text

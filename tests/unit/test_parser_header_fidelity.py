@@ -191,8 +191,6 @@ def test_the_addresses_of_a_spoofed_header_yield_the_warning(value: bytes) -> No
     assert headers.address_warnings(found) == {"display_name_is_address"}
 
 
-@pytest.mark.xfail(strict=True, reason="needs mime.py to add headers.address_warnings(...) to the warnings "
-                                       "(owned by the MIME-structure change of issue 14); drop this marker then")
 def test_the_parsed_email_carries_the_warning() -> None:
     parsed = _parse(_message([b"From: ceo@corp.example <attacker@evil.example>", b"Subject: x"], b"\r\n"))
     assert "display_name_is_address" in parsed.warnings
