@@ -7,8 +7,9 @@ import re
 from email.message import Message
 
 from ..common.messages import Address, Bounce, BounceRecipient, TaskToken
+from .addresses import addresses
 from .constants import DELIVERY_STATUS
-from .headers import addresses, collapse, repair
+from .headers import collapse, repair
 from .tree import raw_header, raw_headers
 
 _PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}

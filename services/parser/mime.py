@@ -22,7 +22,7 @@ from email.message import Message
 from ..common.errors import PoisonMessage
 from ..common.identity import email_id, object_key
 from ..common.messages import Attachment, EmbeddedEmail, ParsedEmail, Sighting
-from . import classify, headers
+from . import addresses, classify, headers
 from .attachments import StoreObject, content_id, make_attachment, part_filename, store_nothing
 from .bodies import BODY_CAP_CHARS, cap, decode_text, html_to_text
 from .constants import DELIVERY_STATUS, EXTERNAL_BODY, FIELD_NAME_BYTES, MESSAGE_RFC822, TEXT_HTML, TEXT_PLAIN
@@ -83,10 +83,10 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
     if headers_only_reason is None:
         _collect(tree, budget, store, found)
     subject = headers.unstructured(msg, "Subject")
-    senders = headers.addresses(msg, "From")
-    sender, reply_to = headers.addresses(msg, "Sender"), headers.addresses(msg, "Reply-To")
-    to, cc, bcc = headers.addresses(msg, "To"), headers.addresses(msg, "Cc"), headers.addresses(msg, "Bcc")
-    found.warnings |= headers.address_warnings([*senders, *sender, *reply_to, *to, *cc, *bcc])  # a spoofed name
+    senders = addresses.addresses(msg, "From")
+    sender, reply_to = addresses.addresses(msg, "Sender"), addresses.addresses(msg, "Reply-To")
+    to, cc, bcc = addresses.addresses(msg, "To"), addresses.addresses(msg, "Cc"), addresses.addresses(msg, "Bcc")
+    found.warnings |= addresses.address_warnings([*senders, *sender, *reply_to, *to, *cc, *bcc])  # a spoofed name
     text, html = _bodies(found)
     text_body, text_cut = cap(text, body_cap_chars)
     html_body, html_cut = cap(html, body_cap_chars)
@@ -101,7 +101,7 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
     result = ParsedEmail(
         email_id=email_id(mid, fallback), message_id=mid, sighting=sighting, subject=subject,
         **{"from": senders}, sender=sender, reply_to=reply_to, to=to, cc=cc, bcc=bcc,
-        delivered_to=headers.addresses(msg, "Delivered-To"),
+        delivered_to=addresses.addresses(msg, "Delivered-To"),
         date=header_date or internal_date,
         date_source="header" if header_date else "internal_date" if internal_date else "none",
         internal_date=internal_date, in_reply_to=in_reply_to, references=all_refs[-MAX_REFERENCES:],
@@ -215,7 +215,7 @@ def _embedded(tree: Tree, part: Message, inner: Message, depth: int, index: int,
     """An attached email: its summary, and its bytes (re-serialised from the tree) as a file."""
     subject = headers.unstructured(inner, "Subject")
     found.embedded.append(EmbeddedEmail(message_id=headers.message_id(inner), subject=subject,
-                                        **{"from": headers.addresses(inner, "From")}, date=headers.date(inner),
+                                        **{"from": addresses.addresses(inner, "From")}, date=headers.date(inner),
                                         depth=depth + 1))
     out = io.BytesIO()
     BytesGenerator(out, mangle_from_=False, policy=policy.compat32.clone(linesep="\r\n")).flatten(inner)

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 from mailpipe.common.messages import Sighting
 from mailpipe.parser import bodies, headers, tree
-from mailpipe.parser.headers import collapse, fast_mailboxes, fast_unstructured, repair
+from mailpipe.parser.addresses import fast_mailboxes
+from mailpipe.parser.headers import collapse, fast_unstructured, repair
 from mailpipe.parser.mime import parse_email
 from mailpipe.parser.split import split
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from mailpipe.common.messages import Address, ParsedEmail, Sighting
-from mailpipe.parser import headers
+from mailpipe.parser import addresses, headers
 from mailpipe.parser.headers import collapse, repair
 from mailpipe.parser.mime import parse_email
 
@@ -172,13 +172,14 @@ NOT_SPOOFED = [
 
 @pytest.mark.parametrize(("name", "address"), SPOOFED)
 def test_a_display_name_carrying_another_address_is_a_warning(name: str, address: str) -> None:
-    found = headers.address_warnings([Address(name="x", address="x@example.com"), Address(name=name, address=address)])
+    found = addresses.address_warnings([Address(name="x", address="x@example.com"),
+                                        Address(name=name, address=address)])
     assert found == {"display_name_is_address"}
 
 
 @pytest.mark.parametrize(("name", "address"), NOT_SPOOFED)
 def test_a_display_name_without_another_address_is_no_warning(name: str, address: str) -> None:
-    assert headers.address_warnings([Address(name=name, address=address)]) == set()
+    assert addresses.address_warnings([Address(name=name, address=address)]) == set()
 
 
 @pytest.mark.parametrize("value", [b"ceo@corp.example <attacker@evil.example>",
@@ -186,9 +187,9 @@ def test_a_display_name_without_another_address_is_no_warning(name: str, address
                                    b"=?utf-8?Q?ceo@corp.example?= <attacker@evil.example>"])
 def test_the_addresses_of_a_spoofed_header_yield_the_warning(value: bytes) -> None:
     msg = email.message_from_bytes(_message([b"From: " + value], b"\r\n"), policy=policy.compat32)
-    found = headers.addresses(msg, "From")
+    found = addresses.addresses(msg, "From")
     assert [(a.name, a.address) for a in found] == [("ceo@corp.example", "attacker@evil.example")]
-    assert headers.address_warnings(found) == {"display_name_is_address"}
+    assert addresses.address_warnings(found) == {"display_name_is_address"}
 
 
 def test_the_parsed_email_carries_the_warning() -> None:
@@ -248,7 +249,7 @@ def test_fast_decoders_read_raw_bytes_in_words_as_the_registry_does() -> None:
             decided += 1
             assert collapse(text) == collapse(str(policy.default.header_fetch_parse("Subject", value))), value
         mailbox = f"{value} <a@example.com>"
-        pairs = headers.fast_mailboxes(mailbox)
+        pairs = addresses.fast_mailboxes(mailbox)
         if pairs is not None:
             decided += 1
             expected: Any = [(collapse(a.display_name), a.addr_spec)
