@@ -29,6 +29,11 @@ class Address(Model):
     address: str
 
 
+# A folder's special-use role (RFC 6154, or set by the operator): sent mail is outgoing (reference
+# 003/004's folder functions).
+FolderRole = Literal["inbox", "sent", "drafts", "trash", "junk", "archive"]
+
+
 class Sighting(Model):
     """Where one copy of an email was seen: a message in a folder of a mailbox."""
 
@@ -212,6 +217,9 @@ class MatchedEmail(Model):
     notify: list[Notification] = Field(
         default_factory=list, description="the followers of each linked record to notify, except users whose "
         "address is already in From, To or Cc (absent from a matcher older than this field)")
+    folder_role: FolderRole | None = Field(
+        None, description="the role of the folder the email was seen in, as its mailbox says (sent: outgoing "
+        "mail, matched on its recipients; absent when the folder has none or from an older matcher)")
 
 
 class Autoreply(Model):
@@ -370,6 +378,9 @@ class MailboxConfig(Model):
     protocol: Literal["imap", "pop3"]
     own_addresses: list[str] = Field(default_factory=list,
                                      description="the mailbox's own addresses (loop protection)")
+    folder_roles: dict[str, FolderRole] = Field(
+        default_factory=dict, description="the role of each read folder that has one (name -> role); mail in "
+        "a sent-role folder is outgoing")
     options: MailboxOptions = MailboxOptions()
 
 

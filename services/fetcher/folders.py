@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .accounts.model import Folder, FolderRole
+from ..common.messages import FolderRole
+from .accounts.model import Folder
 
 SPECIAL_USE: dict[bytes, FolderRole] = {
     b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "trash", b"\\junk": "junk", b"\\archive": "archive",

@@ -16,6 +16,7 @@ from ..common.messages import (
     Autoreply,
     FileCopy,
     FileNotCopied,
+    FolderRole,
     Link,
     MailboxConfig,
     MailboxOptions,
@@ -91,6 +92,7 @@ class Decision(Model):
     skipped: str | None = None
     files_not_copied: list[FileNotCopied] = []  # each attachment left out of files_to_copy, with its reason
     autoreply: Autoreply | None = None
+    folder_role: FolderRole | None = None  # of the folder the email was seen in (the mailbox's folder_roles)
     notify: list[Notification] = []  # followers of the linked records (rules/followers.py)
     generation: int = 0  # the reindex this decision was made for (topics.REINDEX_GENERATION)
 
@@ -113,8 +115,17 @@ def event_time(email: ParsedEmail, now: datetime) -> datetime:
 
 
 def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) -> tuple[Decision, Writes]:
+    """The decision for one email of one mailbox, and the state it writes; it names the role of
+    the folder the email was seen in (references 003, 004: a sent-role folder holds outgoing mail)."""
+    box = ctx.mailboxes.get(email.sighting.mailbox_id)
+    role = box.folder_roles.get(email.sighting.folder) if box is not None else None
+    decision, writes = _decide(email, ctx, state, now, box, outgoing=role == "sent")
+    return (decision.model_copy(update={"folder_role": role}) if role else decision), writes
+
+
+def _decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime, box: MailboxConfig | None,
+            outgoing: bool) -> tuple[Decision, Writes]:
     mailbox_id = email.sighting.mailbox_id
-    box = ctx.mailboxes.get(mailbox_id)
     opts = box.options if box is not None else MailboxOptions()
     writes = Writes()
 
@@ -131,13 +142,15 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
         return Decision(files_not_copied=not_copied), writes
 
     index = ctx.index
-    person_links = persons.person_links(email, index)
-    company_links = companies.company_links(email, index, ctx.shared_hosts_match_all)
+    # Outgoing mail is matched on its recipients, the counterpart; its From is the mailbox's user.
+    counterpart = email.model_copy(update={"from_": []}) if outgoing else email
+    person_links = persons.person_links(counterpart, index)
+    company_links = companies.company_links(counterpart, index, ctx.shared_hosts_match_all)
     task_links = tasks.task_links(email.subject, index, company_links, person_links)
     # The thread's task passes the token's guard, and the subject's own task wins over it.
     inherited = tasks.thread_links(threads.inherited_links(state.thread_links(threads.thread_keys(email))),
                                    task_links, tasks.guard_passes(index, company_links, person_links))
-    deals = crmlinks.lead_links(email, index) + crmlinks.opportunity_links(index, company_links, person_links)
+    deals = crmlinks.lead_links(counterpart, index) + crmlinks.opportunity_links(index, company_links, person_links)
     links = _merge(person_links + company_links + task_links + deals, inherited)
 
     if opts.only_task_mails and not any(lk.entity_type == "task" for lk in links):
@@ -146,7 +159,7 @@ def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) ->
 
     sender_addr = addresses.first_sender(email)
     sender = sender_addr.address.strip().lower() if sender_addr else None
-    loop = loops.loop_reason(email, sender, ctx.own_addresses)
+    loop = loops.loop_reason(email, sender, ctx.own_addresses, outgoing)
     at = event_time(email, now)
     root = threads.thread_root(email)
     actions: list[Action] = []

@@ -81,7 +81,7 @@ def outputs(parsed: ParsedEmail, decision: Decision, matched_topic: str = MATCHE
                               payload=MatchedEmail(email=parsed, links=decision.links, actions=decision.actions,
                                                    skipped=decision.skipped,
                                                    files_not_copied=decision.files_not_copied,
-                                                   notify=decision.notify))
+                                                   notify=decision.notify, folder_role=decision.folder_role))
     headers = routing_headers(matched)
     if decision.generation:  # storage replaces the email's links with these
         headers.append((REINDEX_GENERATION, str(decision.generation).encode()))

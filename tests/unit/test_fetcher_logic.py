@@ -229,3 +229,12 @@ def test_oauth2_refresh_reuses_valid_tokens_and_names_refusals() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_mailbox_config_names_each_read_folders_role_for_the_later_stages() -> None:
+    imap = Account.model_validate({"id": "a", "server": "imap.example.com", "username": "u",
+                                   "folders": [{"name": "INBOX", "role": "inbox"},
+                                               {"name": "Sent Items", "role": "sent"}, {"name": "Projects"}]})
+    assert imap.mailbox_config().folder_roles == {"INBOX": "inbox", "Sent Items": "sent"}
+    pop3 = Account.model_validate({"id": "b", "server": "pop.example.com", "username": "u", "protocol": "pop3"})
+    assert pop3.mailbox_config().folder_roles == {"INBOX": "inbox"}

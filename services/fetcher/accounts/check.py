@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...common.messages import FolderRole
 from ..connect import probe
 from ..errors import MailboxUnavailable
 from ..folders import ServerFolder, role_of
 from ..oauth import access_token
 from ..sources.imap import ImapMailSource
 from ..sources.pop3 import Pop3MailSource
-from .model import Account, AccountSecrets, FolderRole
+from .model import Account, AccountSecrets
 
 
 @dataclass(frozen=True)

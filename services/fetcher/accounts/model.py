@@ -10,10 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from ...common.messages import MailboxConfig, MailboxOptions
+from ...common.messages import FolderRole, MailboxConfig, MailboxOptions
 from .presets import Protocol, Security, guess_port
 
-FolderRole = Literal["inbox", "sent", "drafts", "trash", "junk", "archive"]
 ID_PATTERN = r"^[A-Za-z0-9._@-]{1,100}$"
 
 
@@ -87,8 +86,10 @@ class Account(_Frozen):
 
     def mailbox_config(self) -> MailboxConfig:
         """What the later stages may know of this mailbox: no server, no username, no secrets."""
+        roles = {"INBOX": "inbox"} if self.protocol == "pop3" else {f.name: f.role for f in self.folders if f.role}
         return MailboxConfig(mailbox_id=self.id, name=self.name or self.id, enabled=self.enabled,
-                             protocol=self.protocol, own_addresses=self.own_addresses, options=self.options)
+                             protocol=self.protocol, own_addresses=self.own_addresses, folder_roles=roles,
+                             options=self.options)
 
 
 class AccountSecrets(_Frozen):

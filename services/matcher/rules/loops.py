@@ -2,8 +2,9 @@
 
 Never answered and never a case: automatic mail (Auto-Submitted, X-Autoreply, ...), bounces, bulk
 or list mail (Precedence bulk/list/junk, List-Unsubscribe), mailer-daemon / postmaster / no-reply
-senders, and mail from mailpipe's own mailboxes. At most ``MAX_AUTOREPLIES`` per sender address
-per window; a sender opening more than ``MAX_CASES`` cases per window is held."""
+senders, mail from mailpipe's own mailboxes, and outgoing mail (seen in a sent-role folder). At
+most ``MAX_AUTOREPLIES`` per sender address per window; a sender opening more than ``MAX_CASES``
+cases per window is held."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ MAX_CASES = 20
 _BULK = ("precedence:bulk", "precedence:list", "precedence:junk", "list-unsubscribe")
 
 
-def loop_reason(email: ParsedEmail, sender: str | None, own_addresses: Collection[str]) -> str | None:
+def loop_reason(email: ParsedEmail, sender: str | None, own_addresses: Collection[str],
+                outgoing: bool = False) -> str | None:
     """Why this email must get neither an autoresponse nor a case, or None."""
+    if outgoing:  # the mailbox's user wrote it: nobody to answer, no request to open a case for
+        return "sent_folder"
     if email.bounce is not None:
         return "bounce"
     if any(r in _BULK for r in email.auto_submitted_reasons):
