@@ -263,6 +263,8 @@ class Entity(Model):
     team_ids: list[str] = Field(default_factory=list, description="user: the teams it belongs to")
     followers: list[str] = Field(default_factory=list, description="any linkable record: the users (ids) who "
                                  "follow it and are notified of its new mail (reference 001)")
+    filters: list[MailFilter] = Field(default_factory=list, description="user: the user's own filters, applied "
+                                      "to every mailbox the user owns after the global ones (reference 001)")
 
     @property
     def key(self) -> str:

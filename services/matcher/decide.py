@@ -131,6 +131,8 @@ def _decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime, b
 
     hit = filters.first_matching_filter(email, ctx.global_filters)
     scope = "global"
+    if hit is None:  # reference 001: a user's own filters apply to every mailbox the user owns
+        hit, scope = filters.first_matching_filter(email, ctx.index.user_filters(opts.owner_user)), "user"
     if hit is None:
         hit, scope = filters.first_matching_filter(email, opts.filters), "mailbox"
     if hit is not None:

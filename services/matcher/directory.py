@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Hashable
 from typing import Any, NamedTuple
 
-from ..common.messages import Entity
+from ..common.messages import Entity, MailFilter
 
 Slot = str | tuple[str, ...]
 CLOSED_CASE_STATUSES = frozenset({"closed", "rejected", "duplicate", "resolved", "cancelled", "canceled"})
@@ -93,6 +93,7 @@ class User(NamedTuple):
     active: bool
     team_ids: tuple[str, ...]
     emails: tuple[str, ...] = ()
+    filters: tuple[MailFilter, ...] = ()  # applied to the mailboxes the user owns
 
 
 class Opportunity(NamedTuple):
@@ -153,7 +154,7 @@ class EntityIndex:
                 if case.assignee and (case.status or "open").lower() not in CLOSED_CASE_STATUSES:
                     self._open_cases[case.assignee] += 1
             elif e.type == "user":
-                u = User(e.name, e.active, _t(e.team_ids), _t(e.emails, lower=True))
+                u = User(e.name, e.active, _t(e.team_ids), _t(e.emails, lower=True), tuple(e.filters))
                 self.users[eid] = u
                 for t in u.team_ids:
                     _add(self._team_users, t, eid)
@@ -226,6 +227,11 @@ class EntityIndex:
         """Ids of the opportunities whose company (``kind`` company) or contact (person) is
         ``party_id``, open or not, sorted."""
         return _ids(self._opportunity_by_party.get(f"{kind}:{party_id}"))
+
+    def user_filters(self, user_id: str | None) -> tuple[MailFilter, ...]:
+        """The filters of the user (none for no user or one the directory does not know)."""
+        user = self.users.get(user_id) if user_id else None
+        return user.filters if user is not None else ()
 
     def followers_of(self, entity_type: str, entity_id: str) -> tuple[str, ...]:
         """The user ids following the record, as the directory lists them."""
