@@ -37,7 +37,8 @@ from mailpipe.common.messages import (
     Sighting,
     encode,
 )
-from mailpipe.matcher.decide import Context, CounterKind, decide
+from mailpipe.matcher.decide import decide
+from mailpipe.matcher.decision import Context, CounterKind
 from mailpipe.matcher.directory import EntityIndex
 
 

@@ -50,7 +50,8 @@ from mailpipe.common.messages import (  # noqa: E402
 )
 from mailpipe.devtools.scratchdb import scratch_database  # noqa: E402
 from mailpipe.matcher.batch import Pending  # noqa: E402
-from mailpipe.matcher.decide import Decision, decide  # noqa: E402
+from mailpipe.matcher.decide import decide  # noqa: E402
+from mailpipe.matcher.decision import Decision  # noqa: E402
 from mailpipe.matcher.directory import EntityIndex  # noqa: E402
 from mailpipe.matcher.pgstate import PostgresState  # noqa: E402
 from mailpipe.matcher.stage import Matcher  # noqa: E402

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from mailpipe.common.messages import Link
-from mailpipe.matcher.decide import CounterKind, Decision
+from mailpipe.matcher.decision import CounterKind, Decision
 from mailpipe.matcher.state import Compute
 
 TABLES = ("decisions", "threads", "cases", "leads", "round_robin", "sender_events")

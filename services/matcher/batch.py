@@ -20,7 +20,7 @@ from typing import Protocol
 
 from ..common.identity import bounded_key
 from ..common.messages import Link, ParsedEmail
-from .decide import CounterKind, Decision, StateView, Writes
+from .decision import CounterKind, Decision, StateView, Writes
 from .rules import addresses, loops, threads
 
 Compute = Callable[[StateView], tuple[Decision, Writes]]

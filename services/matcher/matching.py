@@ -12,7 +12,8 @@ from ..common.errors import PoisonMessage
 from ..common.mailboxes import Mailboxes
 from ..common.messages import MailFilter, ParsedEmail
 from .batch import Compute, Pending, reads_of
-from .decide import Context, Decision, StateView, Writes, decide, event_time
+from .decide import decide, event_time
+from .decision import Context, Decision, StateView, Writes
 from .directory import EntityIndex
 from .state import MemoryState, StateStore
 

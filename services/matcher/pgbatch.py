@@ -18,7 +18,7 @@ from typing import Any
 from ..common import metrics
 from ..common.identity import bounded_key
 from .batch import BatchView, DecisionKey, Entry, Outcome, Pending, decide_all, stored_is_current
-from .decide import CounterKind, Decision
+from .decision import CounterKind, Decision
 
 
 def key(value: str, kind: str) -> str:

@@ -21,7 +21,7 @@ from ..common.errors import PoisonMessage
 from ..common.identity import bounded_key
 from ..common.messages import Link
 from .batch import Compute, Pending, decided_anew, stored_is_current
-from .decide import CounterKind, Decision
+from .decision import CounterKind, Decision
 from .pgbatch import decide_in_transaction, key
 
 

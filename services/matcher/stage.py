@@ -21,7 +21,7 @@ from ..common.messages import (
 from ..common.runtime.loop import Outcome, Stage
 from ..common.runtime.ports import Output, Record
 from ..common.topics import AUTOREPLY, MATCHED, REINDEX_GENERATION, reindex_generation
-from .decide import Decision
+from .decision import Decision
 from .matching import Matcher
 
 

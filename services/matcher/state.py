@@ -20,7 +20,7 @@ from ..common.errors import PoisonMessage
 from ..common.identity import bounded_key
 from ..common.messages import Link
 from .batch import BatchView, Compute, Pending, decide_all, decided_anew, stored_is_current
-from .decide import CounterKind, Decision, Writes
+from .decision import CounterKind, Decision, Writes
 
 __all__ = ["Compute", "MemoryState", "Pending", "StateStore", "decided_anew", "stored_is_current"]
 

@@ -15,7 +15,7 @@ import pytest
 from mailpipe.common.errors import PoisonMessage
 from mailpipe.common.messages import ParsedEmail, ParsedEnvelope, encode
 from mailpipe.common.runtime.ports import Record
-from mailpipe.matcher.decide import Decision
+from mailpipe.matcher.decision import Decision
 from mailpipe.matcher.pgstate import PostgresState
 from mailpipe.matcher.rules.cases import case_id
 from mailpipe.matcher.stage import MatchStage

@@ -4,7 +4,7 @@ record are named for notification unless they already have the mail (From, To, C
 from __future__ import annotations
 
 from mailpipe.common.messages import Address, Entity
-from mailpipe.matcher.decide import Decision
+from mailpipe.matcher.decision import Decision
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.matching import Matcher
 

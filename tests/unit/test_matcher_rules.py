@@ -26,7 +26,7 @@ from mailpipe.common.messages import (
     ProcessingAction,
     Sighting,
 )
-from mailpipe.matcher.decide import Decision
+from mailpipe.matcher.decision import Decision
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.rules import cases, filters, loops

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from mailpipe.common.messages import Address, Entity, ParsedEmail
-from mailpipe.matcher.decide import Decision
+from mailpipe.matcher.decision import Decision
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.rules.addresses import by_role

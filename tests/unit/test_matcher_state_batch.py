@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from mailpipe.common.mailboxes import Mailboxes
 from mailpipe.matcher.batch import BatchView, Pending, reads_of
-from mailpipe.matcher.decide import CounterKind, Decision
+from mailpipe.matcher.decision import CounterKind, Decision
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.matching import Matcher
 from mailpipe.matcher.rules.cases import case_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from mailpipe.common.messages import Entity, MailboxConfig, MailboxOptions, MailFilter
-from mailpipe.matcher.decide import Decision
+from mailpipe.matcher.decision import Decision
 from mailpipe.matcher.directory import EntityIndex
 from mailpipe.matcher.matching import Matcher
 from pydantic import ValidationError
