@@ -1,6 +1,7 @@
 """Operator tools from the reference systems (000: reload, overview, delete old mails; 004:
-download a folder once, subscribe, reindex). Tools that read or change a mailbox on the server
-hold its lease while they work, so they never run beside a fetcher replica on the same mailbox."""
+download a folder once, subscribe, reindex; expunge is in expunge.py, POP3 in tools_pop3.py).
+Tools that read or change a mailbox on the server hold its lease while they work, so they never
+run beside a fetcher replica on the same mailbox."""
 
 from __future__ import annotations
 
@@ -195,8 +196,13 @@ def purge_server(ops: Ops, mailbox_id: str, older_than_months: int, confirm: boo
     """Delete mail older than ``older_than_months`` from the server (not from mailpipe). A dry run
     unless ``confirm``. Only messages the ledger shows as imported are ever deleted; the report
     lists the others as kept. Imported means the whole message went downstream: a header-only
-    record (over the size limit) or a dead-lettered one (unreadable) does not count."""
+    record (over the size limit) or a dead-lettered one (unreadable) does not count. POP3
+    accounts: see ``tools_pop3.purge_pop3``."""
     cutoff = months_back(today or date.today(), older_than_months)
+    if ops.stored(mailbox_id).account.protocol == "pop3":  # by UIDL; the mail's day from its Date header
+        from .tools_pop3 import purge_pop3
+
+        return purge_pop3(ops, mailbox_id, cutoff, confirm, wait_seconds)
     report: dict[str, Any] = {"account": mailbox_id, "before": cutoff.isoformat(), "dry_run": not confirm,
                               "folders": {}}
     with tool_lease(ops, mailbox_id, "purge_server", wait_seconds) as run, imap_of(ops, mailbox_id) as src:
