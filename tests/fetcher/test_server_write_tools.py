@@ -117,3 +117,39 @@ def test_unsubscribe_stops_reading_a_folder_and_keeps_its_read_state(world: Fetc
     assert world.run(box) == "complete"
     assert sorted(s.folder for s in world.sightings(box)) == ["INBOX", "Other"], "an unsubscribed folder was read"
     assert world.scalar("SELECT count(*) FROM fetch_cursors WHERE mailbox_id = %s AND folder = 'Other'", box) == 1
+
+
+@pytest.mark.parametrize("uidplus", [True, False], ids=["uid-expunge", "plain-expunge"])
+def test_expunge_leaves_mail_flagged_after_its_search_only_with_uidplus(  # type: ignore[no-untyped-def]
+        world: FetchWorld, run, monkeypatch: pytest.MonkeyPatch, uidplus: bool) -> None:  # noqa: F811
+    """Another client flags UID 3 between the tool's search and its expunge (the real Dovecot; only
+    the capability the tool sees is narrowed for the plain-EXPUNGE case)."""
+    from imapclient import IMAPClient
+    from mailpipe.fetcher import expunge
+
+    user, box = world.user(f"exprace{int(uidplus)}"), f"exprace{int(uidplus)}-{world.unique}"
+    world.add(mailboxes.local_account(user, box))
+    mailboxes.append(user, [message(n, world.unique) for n in range(1, 4)])
+    with mailboxes.connect(user) as client:
+        client.select_folder("INBOX")
+        client.add_flags([1], [DELETED])
+    searched = expunge.flagged
+
+    def flagged_then_someone_flags(src):  # type: ignore[no-untyped-def]
+        found = searched(src)  # only the acting run is invoked here: no dry run searches first
+        with mailboxes.connect(user) as other:
+            other.select_folder("INBOX")
+            other.add_flags([3], [DELETED])
+        return found
+
+    monkeypatch.setattr(expunge, "flagged", flagged_then_someone_flags)
+    if not uidplus:
+        real = IMAPClient.has_capability
+        monkeypatch.setattr(IMAPClient, "has_capability", lambda self, c: c != "UIDPLUS" and real(self, c))
+    code, out, _ = run("accounts", "expunge", box, "--folder", "INBOX", "--yes-delete-from-server")
+    report = json.loads(out)
+    assert code == 0 and [m["uid"] for m in report["messages"]] == [1]
+    assert (report["expunged"], report["uid_expunge"]) == ((1, True) if uidplus else (2, False))
+    with mailboxes.connect(user) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert client.search(["ALL"]) == ([2, 3] if uidplus else [2])
