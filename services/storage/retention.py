@@ -10,7 +10,9 @@ else when the pipeline saw it. One email seen by several mailboxes stays while o
 An S3 object (attachment, raw message, long body) is removed only when no row references it any
 more. Work is done in batches, one transaction each; keys whose last reference went are written to
 ``retention_orphans`` in the same transaction and removed from S3 afterwards, so a run that stops
-anywhere resumes where it stopped. Copies in CRM folders (``crm/...``) belong to the CRM: kept."""
+anywhere resumes where it stopped. Objects of mail never stored (skipped by the matcher,
+dead-lettered) are referenced by no row from the start: ``unreferenced.py`` finds and removes them
+after a grace period. Copies in CRM folders (``crm/...``) belong to the CRM: kept."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any
 
 from ..common import metrics
 from ..common.messages import MailboxOptions
+from .unreferenced import DEFAULT_SWEEP, SweepPolicy, delete_unreferenced, not_referenced, note_unreferenced
 
 log = logging.getLogger(__name__)
 AGE = "coalesce(s.internal_date, e.sent_at, s.fetched_at)"
@@ -82,12 +85,8 @@ doomed AS (
 DELETE FROM email_attachments a USING doomed d WHERE (a.email_id, a.position) = (d.email_id, d.position)
 RETURNING a.object_key"""
 
-_UNREFERENCED = """
-SELECT o.object_key FROM retention_orphans o
-WHERE NOT EXISTS (SELECT 1 FROM email_attachments a WHERE a.object_key = o.object_key)
-  AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.raw_ref = o.object_key)
-  AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.text_body_ref = o.object_key)
-  AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.html_body_ref = o.object_key)
+_UNREFERENCED = f"""
+SELECT o.object_key FROM retention_orphans o WHERE {not_referenced("o.object_key")}
 ORDER BY o.object_key LIMIT %(batch)s"""
 
 
@@ -99,9 +98,11 @@ def _orphan(cur: Any, keys: list[str | None]) -> None:
 
 
 def run_retention(conn: Any, s3: Any, bucket: str, policies: dict[str, MailboxOptions], now: datetime,
-                  dry_run: bool = False, batch: int = 500) -> RetentionReport:
-    """Apply every mailbox's limits. With ``dry_run`` each batch's transaction is rolled back and
-    nothing is removed from S3 (the report says what would be). Blocks on PostgreSQL and S3."""
+                  dry_run: bool = False, batch: int = 500, sweep: SweepPolicy | None = None) -> RetentionReport:
+    """Apply every mailbox's limits; with ``sweep``, then also remove the objects no stored email
+    references (mail skipped or dead-lettered: ``unreferenced.py``) once past its grace period. With
+    ``dry_run`` each batch's transaction is rolled back and nothing is removed from S3 (the report
+    says what would be; the sweep is left out). Blocks on PostgreSQL and S3."""
     report = RetentionReport()
     mail_boxes, mail_cutoffs = _cutoffs(policies, now, "delete_mails_after_months")
     att_boxes, att_cutoffs = _cutoffs(policies, now, "delete_attachments_after_months")
@@ -130,6 +131,11 @@ def run_retention(conn: Any, s3: Any, bucket: str, policies: dict[str, MailboxOp
     # keys still referenced again (a new email with the same attachment) are no longer orphans
     conn.execute("DELETE FROM retention_orphans o WHERE EXISTS "
                  "(SELECT 1 FROM email_attachments a WHERE a.object_key = o.object_key)")
+    if sweep is not None:
+        note_unreferenced(conn, s3, bucket, now, sweep)
+        keys = delete_unreferenced(conn, s3, bucket, now, sweep.grace_seconds, batch)
+        report.objects += len(keys)
+        report.object_keys += keys
     return report
 
 
@@ -161,16 +167,17 @@ def _delete_rows(cur: Any, report: RetentionReport, mail_boxes: list[str], mail_
 
 
 def retention_loop(connect: Any, s3: Any, bucket: str, mailboxes: Any, ready: threading.Event,
-                   interval_seconds: float, stop: threading.Event) -> None:
+                   interval_seconds: float, stop: threading.Event, sweep: SweepPolicy = DEFAULT_SWEEP) -> None:
     """The storage service's schedule: a run every ``interval_seconds`` once ``mail.mailboxes`` is
-    loaded. A failed run is logged and tried again at the next interval (it resumes: see above)."""
+    loaded, the sweep of unreferenced objects included. A failed run is logged and tried again at
+    the next interval (it resumes: see above)."""
     while not stop.wait(interval_seconds):
         if not ready.is_set():
             continue
         try:
             with connect() as conn:
                 policies = {m: c.options for m, c in mailboxes.configs.items()}
-                r = run_retention(conn, s3, bucket, policies, datetime.now(UTC))
+                r = run_retention(conn, s3, bucket, policies, datetime.now(UTC), sweep=sweep)
             log.info("retention run", extra={"sightings": r.sightings, "emails": r.emails,
                                              "attachments": r.attachments, "objects": r.objects})
         except Exception:

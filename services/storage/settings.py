@@ -5,11 +5,19 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from ..common.settings import PostgresSettings, S3Settings, Section, ServiceSettings
+from .unreferenced import DEFAULT_GRACE_SECONDS, DLQ_RETENTION_SECONDS
 
 
 class StorageOptions(Section):
     ready_timeout_seconds: float = 30  # how long a record waits for mail.mailboxes to be loaded
     retention_interval_seconds: float = Field(6 * 3600, ge=0)  # 0: no scheduled retention runs
+    # An object no stored email references (its mail was skipped or dead-lettered) is removed from S3
+    # once it stayed unreferenced this long (40 days): longer than a dead letter can wait for its replay
+    # (30 days) plus its source topic's retention (7), so a replay still finds its raw message; less than
+    # the dead-letter retention is refused.
+    unreferenced_grace_seconds: float = Field(DEFAULT_GRACE_SECONDS, ge=DLQ_RETENTION_SECONDS)
+    # S3 listing pages (1,000 keys) per prefix (raw/, att/, body/) per retention run; 0: no listing
+    unreferenced_sweep_pages: int = Field(100, ge=0)
     # `mailpipe emails serve`: the read-only HTTP API for CRM backends (a bearer token is required)
     api_host: str = "127.0.0.1"
     api_port: int = Field(8086, ge=0, le=65535)
