@@ -13,7 +13,7 @@ from .leases import HANDOVER_WAIT_SECONDS
 
 
 def register_tools(accounts: Any) -> None:
-    """Add reload, reindex, overview, purge-server, subscribe, unsubscribe and download."""
+    """Add reload, reindex, overview, purge-server, expunge, subscribe, unsubscribe and download."""
     p = accounts.add_parser("reload", help="forget what was read: everything is read again (no duplicates downstream)")
     p.add_argument("id")
     p.set_defaults(handler=lambda a: _run(lambda ops, t: t.reload(ops, a.id)))
@@ -36,6 +36,13 @@ def register_tools(accounts: Any) -> None:
     _wait_flag(p)
     p.set_defaults(handler=lambda a: _run(lambda ops, t: t.purge_server(ops, a.id, a.older_than_months, a.confirm,
                                                                         wait_seconds=a.wait_seconds)))
+    p = accounts.add_parser("expunge", help="remove a folder's messages already flagged \\Deleted (dry run by default)")
+    p.add_argument("id")
+    p.add_argument("--folder", required=True)
+    p.add_argument("--yes-delete-from-server", dest="confirm", action="store_true",
+                   help="really expunge (without it: only report what would be removed)")
+    _wait_flag(p)
+    p.set_defaults(handler=_expunge)
     for name, on in (("subscribe", True), ("unsubscribe", False)):
         p = accounts.add_parser(name, help=f"{'read' if on else 'stop reading'} a folder on every run")
         p.add_argument("id")
@@ -65,12 +72,18 @@ def _overview(a: argparse.Namespace) -> Any:
     def show(ops: Ops, tools: Any) -> Any:
         from dataclasses import asdict
 
-        from .overview import overview
+        from .tools_pop3 import overview_any  # IMAP or POP3, as the account says
 
-        rows = overview(ops, a.id, a.date)
-        return [asdict(r) for r in rows] if a.json else _overview_lines(a, rows)
+        rows = overview_any(ops, a.id, a.date)
+        return [asdict(r) for r in rows] if a.json else list(_overview_lines(a, rows))
 
     return _run(show)
+
+
+def _expunge(a: argparse.Namespace) -> Any:
+    from .expunge import expunge
+
+    return returning(lambda ops: expunge(ops, a.id, a.folder, a.confirm, a.wait_seconds))
 
 
 def _overview_lines(a: argparse.Namespace, rows: list[Any]) -> Iterator[str]:

@@ -65,10 +65,8 @@ def add_accounts(parser: argparse.ArgumentParser) -> None:
     p = accounts.add_parser("rotate-key", help="re-seal every secret with the first key of MAILPIPE_SECRETS__KEYS")
     p.set_defaults(handler=lambda a: returning(lambda ops: {"resealed": store.rotate_all(ops.conn, ops.box)}))
     from ..tools_cli import register_tools
-    from ..tools_more_cli import register_more_tools
 
     register_tools(accounts)
-    register_more_tools(accounts)
 
 
 def returning(fn: Callable[[Ops], T]) -> T | int:
