@@ -95,8 +95,9 @@ def test_seed_features_hold_at_every_stage_boundary(services, pg_dsn: str, uniqu
     mid = {k: f"{k}-{unique}@mailpipe.test" for k in ("in", "out", "nolink", "acl", "news", "news2", "plain", "deal")}
 
     mailboxes.append(user["sent"], [_mail(unique, "in", "alice@acme.example", user["sent"], "question")])
-    mailboxes.append(user["sent"], [_mail(unique, "out", user["sent"], "alice@acme.example", "Re: question")],
-                     folder="Sent")
+    # Sent as the team's address, not the mailbox's own: read as incoming, this mail would open a case.
+    sent = _mail(unique, "out", "Sales <sales@mailpipe.test>", "alice@acme.example", "Re: question")
+    mailboxes.append(user["sent"], [sent], folder="Sent")
     mailboxes.append(user["nolink"], [_mail(unique, "nolink", "alice@acme.example", user["nolink"], "hi"),
                                       _mail(unique, "news2", "news@shop.example", user["nolink"], "newsletter")])
     mailboxes.append(user["acl"], [_mail(unique, "acl", "bob@acme.example", user["acl"], "shared")])
