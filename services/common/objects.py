@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .adapters.s3_errors import s3_boundary
@@ -26,14 +27,21 @@ def put_content(s3: Any, bucket: str, kind: str, data: bytes, sha256_hex: str | 
     return key
 
 
-def put_at(s3: Any, bucket: str, key: str, data: bytes) -> bool:
+REFRESH_AFTER = timedelta(days=1)
+
+
+def put_at(s3: Any, bucket: str, key: str, data: bytes, refresh_after: timedelta = REFRESH_AFTER) -> bool:
     """Store ``data`` under ``key`` (already its content key) unless an object is there; True when
-    written. A retry or a second email with the same bytes writes nothing. Blocks on the network;
-    raises like ``put_content``."""
+    written. A retry or a second email with the same bytes writes nothing, unless the object there
+    was written more than ``refresh_after`` ago: then it is written again, so storage's sweep of
+    unreferenced objects (which spares objects written after its cutoff) cannot delete bytes a new
+    email is about to reference. Blocks on the network; raises like ``put_content``."""
     with s3_boundary():
         try:
-            s3.head_object(Bucket=bucket, Key=key)
-            return False
+            head = s3.head_object(Bucket=bucket, Key=key)
+            written = head.get("LastModified")
+            if written is None or datetime.now(UTC) - written < refresh_after:
+                return False
         except s3.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise

@@ -15,6 +15,7 @@ from ..common.topics import MATCHED
 from .retention import retention_loop
 from .settings import StorageSettings
 from .stage import StoreStage
+from .unreferenced import SweepPolicy
 
 
 def main() -> int:
@@ -29,7 +30,8 @@ def main() -> int:
         if settings.storage.retention_interval_seconds:
             threading.Thread(target=retention_loop, name="retention", daemon=True, args=(
                 lambda: clients.connect_postgres(settings.postgres, autocommit=True), s3, settings.s3.bucket,
-                mailboxes, follower.caught_up, settings.storage.retention_interval_seconds, stop)).start()
+                mailboxes, follower.caught_up, settings.storage.retention_interval_seconds, stop,
+                SweepPolicy.from_options(settings.storage))).start()
         return StoreStage(lambda: clients.connect_postgres(settings.postgres, autocommit=True), mailboxes, [follower],
                           s3, settings.s3.bucket, settings.storage.ready_timeout_seconds)
 

@@ -18,6 +18,7 @@ from ..common.settings import load, masked
 from .reads import Viewer, list_emails
 from .retention import run_retention
 from .settings import StorageSettings
+from .unreferenced import SweepPolicy
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     policies = {m: c.options for m, c in mailboxes.configs.items()}
     with clients.connect_postgres(settings.postgres, autocommit=True) as conn:
         report = run_retention(conn, clients.make_s3(settings.s3), settings.s3.bucket, policies,
-                               datetime.now(UTC), dry_run=args.dry_run, batch=args.batch)
+                               datetime.now(UTC), dry_run=args.dry_run, batch=args.batch,
+                               sweep=None if args.dry_run else SweepPolicy.from_options(settings.storage))
     return {"dry_run": args.dry_run, "sightings": report.sightings, "emails": report.emails,
             "attachments": report.attachments, "objects": report.objects}
 

@@ -55,7 +55,7 @@ class SweepPolicy:
         return cls(options.unreferenced_grace_seconds, options.unreferenced_sweep_pages)
 
 
-DEFAULT_SWEEP = SweepPolicy()  # the service's until app.py passes SweepPolicy.from_options(settings.storage)
+DEFAULT_SWEEP = SweepPolicy()  # the defaults of StorageOptions (app.py passes the configured one)
 
 
 _NOTE = f"""
