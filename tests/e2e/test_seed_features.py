@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -28,6 +29,7 @@ import yaml
 from mailpipe.common import admin
 from mailpipe.common.messages import MatchedEmail, MatchedEnvelope
 from mailpipe.devtools import mailboxes
+from mailpipe.devtools.processes import ServiceProcess
 from mailpipe.storage.reads import Viewer, list_emails
 
 from tests.conftest import stack_env
@@ -87,8 +89,9 @@ def _settled(dsn: str, box: str, appended: int) -> bool:
 
 
 @pytest.mark.timeout(240)
-def test_seed_features_hold_at_every_stage_boundary(services, pg_dsn: str, unique: str,  # noqa: F811
-                                                    tmp_path: Path) -> None:
+def test_seed_features_hold_at_every_stage_boundary(
+        services: Callable[..., dict[str, ServiceProcess]], pg_dsn: str, unique: str, tmp_path: Path,  # noqa: F811
+) -> None:
     ids = _directory(unique, tmp_path)
     user = {k: f"{k}-{unique}@mailpipe.test" for k in ("sent", "nolink", "acl", "filter", "deals")}
     box = {"sent": f"box-{unique}", **{k: f"box-{unique}-{k}" for k in ("nolink", "acl", "filter", "deals")}}
@@ -105,7 +108,7 @@ def test_seed_features_hold_at_every_stage_boundary(services, pg_dsn: str, uniqu
                                       _mail(unique, "plain", "news@shop.example", user["filter"], "order")])
     mailboxes.append(user["deals"], [_mail(unique, "deal", f"Pat <prospect@{ids['lead_host']}>", user["deals"],
                                            "pricing", cc=f"buyer@{ids['deal_host']}")])
-    accounts = {"nolink": {"options": {"link_to_crm": False}},
+    accounts: dict[str, dict[str, Any]] = {"nolink": {"options": {"link_to_crm": False}},
                 "acl": {"options": {"access_users": [f"reader-{unique}"]}},
                 "filter": {"options": {"owner_user": ids["filterer"]}},
                 "deals": {}}
