@@ -183,3 +183,20 @@ def test_a_message_the_server_cannot_deliver_is_dead_lettered_and_the_mailbox_mo
     assert cli.main(["accounts", "reindex", acc.id, "--uid", "3"]) == 0, capsys.readouterr().err
     assert sorted(s.uid for s in world.sightings(acc.id)) == [1, 2, 3, 4, 5]
     assert world.scalar("SELECT outcome FROM fetch_ledger WHERE mailbox_id = %s AND uid = 3", acc.id) == "published"
+
+
+def test_junk_and_trash_are_read_only_when_the_account_lists_them(world: FetchWorld) -> None:
+    """References 003/004: Junk and Trash are not imported unless selected. An account reads the
+    folders it lists (INBOX by default), whatever else the server holds."""
+    user = world.user("roles")
+    plain = world.add(mailboxes.local_account(user, f"roles-{world.unique}"))
+    mailboxes.append(user, [message(0, world.unique)])
+    mailboxes.append(user, [message(1, world.unique)], folder="Junk")
+    mailboxes.append(user, [message(2, world.unique)], folder="Trash")
+    world.run(plain.id)
+    assert sorted(s.folder for s in world.sightings(plain.id)) == ["INBOX"]
+    chosen = world.add(mailboxes.local_account(user, f"roles-junk-{world.unique}", folders=[
+        {"name": "INBOX", "role": "inbox"}, {"name": "Junk", "role": "junk"}]))
+    world.run(chosen.id)
+    assert sorted(s.folder for s in world.sightings(chosen.id)) == ["INBOX", "Junk"]
+    assert chosen.mailbox_config().folder_roles == {"INBOX": "inbox", "Junk": "junk"}
