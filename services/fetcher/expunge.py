@@ -14,17 +14,16 @@ counts what the server reported expunged. Blocks on PostgreSQL (the lease) and I
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from . import leases
 from .accounts.ops import Ops
 from .leases import HANDOVER_WAIT_SECONDS
+from .records import message_id_of
 from .sources.imap import ImapMailSource
 from .tools import imap_of, tool_lease
 
 REPORTED_UIDS = 1000  # the report lists at most this many messages (the count is always whole)
-_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*?)\r?$", re.IGNORECASE | re.MULTILINE)
 _HEADER_ITEM = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 
 
@@ -52,17 +51,14 @@ def expunge(ops: Ops, mailbox_id: str, folder: str, confirm: bool,
 
 
 def flagged(src: ImapMailSource) -> dict[int, tuple[int, str | None]]:
-    """UID → (size, Message-ID) of the selected folder's messages flagged ``\\Deleted``."""
+    """UID → (size, Message-ID, normalised as the fetch ledger keeps it) of the selected folder's
+    messages flagged ``\\Deleted``."""
     uids = src.call(src.client.search, ["DELETED"])
     if not uids:
         return {}
     items = src.call(src.client.fetch, uids, ["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-    out: dict[int, tuple[int, str | None]] = {}
-    for uid, data in items.items():
-        match = _MESSAGE_ID.search(data.get(_HEADER_ITEM) or b"")
-        out[int(uid)] = (int(data.get(b"RFC822.SIZE", 0)), match.group(1).decode("utf-8", "replace").strip()
-                         if match else None)
-    return out
+    return {int(uid): (int(data.get(b"RFC822.SIZE", 0)), message_id_of(data.get(_HEADER_ITEM) or b""))
+            for uid, data in items.items()}
 
 
 def _remove(src: ImapMailSource, uids: list[int]) -> tuple[int, bool]:

@@ -68,21 +68,27 @@ def overview(ops: Ops, mailbox_id: str, day: date) -> list[OverviewRow]:
                 continue
             if letters is None:  # read once, and only when there is something to place
                 letters = downstream.dead_letters(ops.settings.kafka, mailbox_id, ops.settings.fetch.raw_topic)
-            facts = _facts(ops, mailbox_id, folder, status.uidvalidity, uids, letters)
+            facts = facts_of(ops, mailbox_id, folder, status.uidvalidity, uids, letters)
             heads = src.headers(uids)
-            for info in src.infos(uids):
-                head = BytesHeaderParser(policy=default_policy).parsebytes(heads.get(info.uid, b""))
-                email_id, f = facts[info.uid]
-                fate, text = describe(f)
-                rows.append(OverviewRow(
-                    folder, info.uid, info.internal_date, info.size, str(head.get("From", "")),
-                    str(head.get("Subject", "")), text, fate, fetched=f.ledger[0] if f.ledger else None,
-                    fetch_reason=f.ledger[1] if f.ledger else None, fetched_at=f.ledger[2] if f.ledger else None,
-                    email_id=email_id, skipped=f.skipped, dead_letters=f.letters))
+            rows += [overview_row(folder, info.uid, info.internal_date, info.size, heads.get(info.uid, b""),
+                                  facts[info.uid]) for info in src.infos(uids)]
     return rows
 
 
-def _facts(ops: Ops, mailbox_id: str, folder: str, uidvalidity: int, uids: list[int],
+def overview_row(folder: str, uid: int, internal_date: datetime | None, size: int, header: bytes,
+                 fact: tuple[str | None, Facts], label: str = "") -> OverviewRow:
+    """The row of one message: its header block's From and Subject, and what became of it
+    (``facts_of``); ``label`` prefixes the text (POP3 names the UIDL). Pure."""
+    head = BytesHeaderParser(policy=default_policy).parsebytes(header)
+    email_id, f = fact
+    fate, text = describe(f)
+    return OverviewRow(folder, uid, internal_date, size, str(head.get("From", "")), str(head.get("Subject", "")),
+                       label + text, fate, fetched=f.ledger[0] if f.ledger else None,
+                       fetch_reason=f.ledger[1] if f.ledger else None, fetched_at=f.ledger[2] if f.ledger else None,
+                       email_id=email_id, skipped=f.skipped, dead_letters=f.letters)
+
+
+def facts_of(ops: Ops, mailbox_id: str, folder: str, uidvalidity: int, uids: list[int],
            letters: DeadLetters) -> dict[int, tuple[str | None, Facts]]:
     """UID → (email_id, facts) for ``uids`` of one folder generation."""
     cursor = checkpoint.load_cursor(ops.conn, mailbox_id, folder)

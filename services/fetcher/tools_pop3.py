@@ -26,7 +26,7 @@ from .accounts.ops import Ops
 from .checkpoint import LedgerRow
 from .connect import translate
 from .credentials import login_secret
-from .overview import OverviewRow, _facts, describe
+from .overview import OverviewRow, facts_of, overview_row
 from .sources.pop3 import Pop3MailSource, PopMessage
 
 FOLDER, UIDVALIDITY = "INBOX", 0  # where the POP3 source puts every sighting
@@ -98,24 +98,14 @@ def _dele_and_quit(src: Pop3MailSource, messages: list[PopMessage]) -> int:
 
 def overview_pop3(ops: Ops, mailbox_id: str, day: date) -> list[OverviewRow]:
     """``accounts overview`` for POP3: a row per message on the server whose day is ``day``."""
-    rows: list[OverviewRow] = []
     with pop3_of(ops, mailbox_id) as src:
         ledger = checkpoint.ledger_rows(ops.conn, mailbox_id, FOLDER, UIDVALIDITY)
         found = [(m, head) for m, head, d in _dated(src, ledger) if d == day]
     if not found:
-        return rows
+        return []
     letters = downstream.dead_letters(ops.settings.kafka, mailbox_id, ops.settings.fetch.raw_topic)
-    facts = _facts(ops, mailbox_id, FOLDER, UIDVALIDITY, [m.uid for m, _ in found], letters)
-    for m, raw in found:
-        head = BytesHeaderParser(policy=default_policy).parsebytes(raw)
-        email_id, f = facts[m.uid]
-        fate, text = describe(f)
-        rows.append(OverviewRow(
-            FOLDER, m.uid, None, m.size, str(head.get("From", "")), str(head.get("Subject", "")),
-            f"UIDL {m.uidl}: {text}", fate, fetched=f.ledger[0] if f.ledger else None,
-            fetch_reason=f.ledger[1] if f.ledger else None, fetched_at=f.ledger[2] if f.ledger else None,
-            email_id=email_id, skipped=f.skipped, dead_letters=f.letters))
-    return rows
+    facts = facts_of(ops, mailbox_id, FOLDER, UIDVALIDITY, [m.uid for m, _ in found], letters)
+    return [overview_row(FOLDER, m.uid, None, m.size, head, facts[m.uid], f"UIDL {m.uidl}: ") for m, head in found]
 
 
 def overview_any(ops: Ops, mailbox_id: str, day: date) -> list[OverviewRow]:
