@@ -19,8 +19,6 @@ def test_existing_bytes_are_written_again_only_when_the_object_is_old(unique: st
     data = f"refresh {unique}".encode()
     key = f"att/sha256/{hashlib.sha256(data).hexdigest()[:2]}/{hashlib.sha256(data).hexdigest()}"
     assert put_at(s3, bucket, key, data) is True  # new
-    first = s3.head_object(Bucket=bucket, Key=key)["LastModified"]  # type: ignore[attr-defined]
     assert put_at(s3, bucket, key, data) is False  # there, and fresh: not written again
     assert put_at(s3, bucket, key, data, refresh_after=timedelta(0)) is True  # there, but "old": refreshed
-    again = s3.head_object(Bucket=bucket, Key=key)["LastModified"]  # type: ignore[attr-defined]
-    assert again >= first and s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data  # type: ignore[attr-defined]
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data  # type: ignore[attr-defined]
