@@ -158,10 +158,12 @@ def normalize_encoded_words(value: str) -> str:
 def _normalize_word(match: re.Match[str]) -> str:
     label, _language, cte, text = match.groups()
     steps = codecs_for(label)
+    known = _lookup(label.strip().lower())
+    if steps == ((known, "strict"),):
+        return match.group()  # the stdlib's codec is the only reading (utf-8, the common case): nothing to offer
     data = _word_bytes(cte, text) if steps else None
     if data is None:
         return match.group()  # no codec to offer, or a malformed word: the registry's (and its defects)
-    known = _lookup(label.strip().lower())
     try:
         stdlib = data.decode(known) if known else None
     except UnicodeError:
