@@ -10,16 +10,20 @@ import time
 from .base import Layout, Ports, layout, log, stop_pid
 from .dovecot import Dovecot
 from .kafka import Kafka
+from .postfix import Postfix
 from .postgres import Postgres
 from .prometheus import Prometheus
 from .s3 import S3
 
-Component = Postgres | S3 | Dovecot | Kafka | Prometheus
+Component = Postgres | S3 | Dovecot | Postfix | Kafka | Prometheus
 
 
 def components(lay: Layout) -> list[Component]:
     ports = Ports(lay)
-    return [Postgres(lay, ports), S3(lay, ports), Dovecot(lay, ports), Kafka(lay, ports), Prometheus(lay, ports)]
+    dovecot = Dovecot(lay, ports)
+    # Postfix after Dovecot: it delivers over Dovecot's LMTP and authenticates against Dovecot.
+    return [Postgres(lay, ports), S3(lay, ports), dovecot, Postfix(lay, ports, dovecot), Kafka(lay, ports),
+            Prometheus(lay, ports)]
 
 
 def up(lay: Layout) -> None:
@@ -30,6 +34,11 @@ def up(lay: Layout) -> None:
         if not c.running():
             c.install()
     fresh = [c for c in parts if not c.running()]
+    for c in parts:
+        # A component running with an older generated configuration takes the current one in place
+        # (Dovecot reloads on SIGHUP, keeping its pid and ports).
+        if c not in fresh and isinstance(c, Dovecot) and c.refresh():
+            log(f"reloaded {c.name} with its current configuration")
     for c in fresh:
         log(f"starting {c.name}")
         c.start()
