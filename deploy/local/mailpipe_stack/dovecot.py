@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import shutil
 import signal
 from pathlib import Path
@@ -118,6 +119,18 @@ class Dovecot:
     def stop(self) -> None:
         stop_pid(self.dir / "dovecot.pid", "dovecot")
 
+    def _postfix_auth_listener(self) -> str:
+        """Where Postfix's smtpd asks whether a submission client's AUTH is good (the same passdbs
+        as IMAP), readable by the postfix user only. Left out while Postfix is not installed (no
+        such user: Dovecot would refuse to start); `up` installs everything before starting
+        anything, and reloads a running Dovecot whose configuration changed."""
+        try:
+            pwd.getpwnam("postfix")
+        except KeyError:
+            return ""
+        return (f"service auth {{\n  unix_listener {self.auth_socket.name} {{\n"
+                "    mode = 0660\n    user = postfix\n    group = postfix\n  }\n}\n")
+
     def _config(self) -> str:
         instance = "mailpipe-" + hashlib.sha1(str(self.dir).encode()).hexdigest()[:8]
         dh = Path("/usr/share/dovecot/dh.pem")
@@ -189,14 +202,7 @@ service lmtp {{
 protocol lmtp {{
   auth_username_format = %Ln
 }}
-# Postfix's smtpd asks here whether a submission client's AUTH is good (the same passdbs as IMAP).
-service auth {{
-  unix_listener {self.auth_socket.name} {{
-    mode = 0660
-    user = postfix
-    group = postfix
-  }}
-}}
+{self._postfix_auth_listener()}
 # Postfix's AUTH requests carry the client's address (127.0.0.1) but, unlike the login processes,
 # cannot be exempted by login_trusted_networks: one wrong password in a test would delay every
 # later SMTP login of every test by 2-15 s. Without this socket the auth process has no penalty.
