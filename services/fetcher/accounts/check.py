@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...common import smtp
 from ...common.messages import FolderRole
 from ..connect import probe
-from ..errors import MailboxUnavailable
+from ..errors import FailureKind, MailboxUnavailable
 from ..folders import ServerFolder, role_of
 from ..oauth import access_token
 from ..sources.imap import ImapMailSource
@@ -44,7 +45,25 @@ def check_account(account: Account, secrets: AccountSecrets, timeout: float = 20
         secret = secrets.password.get_secret_value()
     if account.protocol == "pop3":
         with Pop3MailSource(account, secret, timeout) as pop:
-            count = len(pop.listing())
-        return CheckReport([ServerFolder("INBOX")], count, secrets)
-    with ImapMailSource(account, secret, timeout) as src:
-        return CheckReport([f for f in src.folders() if f.selectable], None, secrets)
+            report = CheckReport([ServerFolder("INBOX")], len(pop.listing()), secrets)
+    else:
+        with ImapMailSource(account, secret, timeout) as src:
+            report = CheckReport([f for f in src.folders() if f.selectable], None, secrets)
+    if account.smtp is not None:
+        check_smtp(account, secrets, timeout)
+    return report
+
+
+# SMTP failure reasons (common.smtp) as the kinds an accounts check reports
+_SMTP_KINDS: dict[str, FailureKind] = {"auth": "auth_failed", "tls": "tls_handshake", "timeout": "timeout",
+                                       "connection": "connection_refused"}
+
+
+def check_smtp(account: Account, secrets: AccountSecrets, timeout: float) -> None:
+    """EHLO, STARTTLS and AUTH on the account's outgoing server, as the sender will; raises
+    MailboxUnavailable naming the ``smtp.*`` field to fix."""
+    assert account.smtp is not None
+    try:
+        smtp.check(account.smtp, account.smtp.username or account.username, secrets.smtp_secret(), timeout)
+    except smtp.SmtpFailure as exc:
+        raise MailboxUnavailable(_SMTP_KINDS.get(exc.reason, "protocol"), exc.field, exc.text) from None

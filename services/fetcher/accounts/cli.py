@@ -109,6 +109,22 @@ def _account_flags(p: argparse.ArgumentParser) -> None:
                    help="a user who may read the mailbox's mail (options.access_users; repeatable, replaces the list)")
     p.add_argument("--access-team", action="append", metavar="TEAM",
                    help="a team whose members may read it (options.access_teams; repeatable, replaces the list)")
+    p.add_argument("--smtp-host", help="the outgoing server (smtp.host); --no-smtp removes it")
+    p.add_argument("--no-smtp", action="store_true", help="the mailbox sends nothing of its own")
+    p.add_argument("--smtp-port", type=int, help="empty: 465 for tls, 587 for starttls, 25 for none")
+    p.add_argument("--smtp-security", choices=["none", "starttls", "tls"])
+    p.add_argument("--smtp-ca-file", help="PEM file of a custom CA for the outgoing server")
+    p.add_argument("--smtp-no-verify-certificate", dest="smtp_verify_certificate", action="store_false",
+                   default=None)
+    p.add_argument("--smtp-auth", choices=["password", "none"])
+    p.add_argument("--smtp-username", help="empty: the mailbox's username")
+    p.add_argument("--smtp-from", dest="smtp_from_address", help="the From address (empty: the mailbox's)")
+    p.add_argument("--smtp-password-env", metavar="VAR", help="empty: the mailbox password")
+    p.add_argument("--smtp-password-file", metavar="PATH")
+    p.add_argument("--sending-file", type=Path, help="YAML of the sending options (default account, shared "
+                   "sender, signature)")
+    p.add_argument("--use-default-outbound", action=argparse.BooleanOptionalAction, default=None,
+                   help="send through the default outbound account (sending.use_default_account)")
     p.add_argument("--no-check", action="store_true", help="save without logging in first")
 
 
@@ -143,11 +159,27 @@ def _fields_from_flags(a: argparse.Namespace, base: dict[str, Any]) -> dict[str,
     if a.access_team:
         options["access_teams"] = a.access_team
     fields["options"] = options
+    _smtp_fields(a, fields)
     return fields
+
+
+def _smtp_fields(a: argparse.Namespace, fields: dict[str, Any]) -> None:
+    smtp = None if a.no_smtp else dict(fields.get("smtp") or {})
+    for name in ("host", "port", "security", "ca_file", "verify_certificate", "auth", "username", "from_address"):
+        if smtp is not None and (value := getattr(a, f"smtp_{name}")) is not None:
+            smtp[name] = value
+    fields["smtp"] = smtp or None
+    sending = dict(fields.get("sending") or {})
+    if a.sending_file:
+        sending.update(yaml.safe_load(a.sending_file.read_text()) or {})
+    if a.use_default_outbound is not None:
+        sending["use_default_account"] = a.use_default_outbound
+    fields["sending"] = sending
 
 
 def _secret_refs(a: argparse.Namespace) -> dict[str, Any]:
     refs = {k: v for k, v in {"password_env": a.password_env, "password_file": a.password_file,
+                              "smtp_password_env": a.smtp_password_env, "smtp_password_file": a.smtp_password_file,
                               "oauth2_client_secret_env": a.oauth2_client_secret_env,
                               "oauth2_refresh_token_env": a.oauth2_refresh_token_env}.items() if v}
     return dict(resolve_secrets(refs, "flags"))

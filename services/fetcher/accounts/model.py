@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ...common.messages import FolderRole, MailboxConfig, MailboxOptions
+from ...common.sending import SendingOptions
+from ...common.smtp import SmtpConfig
 from .presets import Protocol, Security, guess_port
 
 ID_PATTERN = r"^[A-Za-z0-9._@-]{1,100}$"
@@ -58,9 +60,17 @@ class Account(_Frozen):
     push: bool = Field(False, description="keep an IMAP IDLE connection instead of polling")
     max_message_bytes: int | None = Field(None, gt=0, description="size gate; default from the fetcher")
     options: MailboxOptions = MailboxOptions()
+    smtp: SmtpConfig | None = Field(None, description="the outgoing server; empty: the mailbox does not send "
+                                    "unless sending.use_default_account")
+    sending: SendingOptions = SendingOptions()
 
     @model_validator(mode="after")
     def _consistent(self) -> Account:
+        if self.sending.default_account and self.smtp is None:
+            raise ValueError("sending.default_account needs smtp (the server every default sender uses)")
+        if self.sending.use_default_account and self.smtp is not None:
+            raise ValueError("sending.use_default_account and smtp exclude each other: the mailbox sends through "
+                             "its own server or the default account's")
         if self.auth == "oauth2" and self.oauth2 is None:
             raise ValueError("auth oauth2 needs oauth2.token_url and oauth2.client_id")
         if self.protocol == "pop3" and self.push:
@@ -96,6 +106,7 @@ class AccountSecrets(_Frozen):
     """What is encrypted at rest. Never logged (``SecretStr``), never put on a topic."""
 
     password: SecretStr | None = None
+    smtp_password: SecretStr | None = Field(None, description="empty: the mailbox password")
     oauth2_client_secret: SecretStr | None = None
     oauth2_refresh_token: SecretStr | None = None
     oauth2_access_token: SecretStr | None = None
@@ -106,7 +117,17 @@ class AccountSecrets(_Frozen):
         return {k: (v.get_secret_value() if isinstance(v, SecretStr) else v) for k, v in self}
 
     def missing_for(self, account: Account) -> list[str]:
-        """The secret fields ``account`` needs but that are empty."""
-        if account.auth == "password":
-            return [] if self.password else ["password"]
-        return [] if (self.oauth2_refresh_token or self.oauth2_access_token) else ["oauth2_refresh_token"]
+        """The secret fields ``account`` needs but that are empty (reading first, then sending)."""
+        missing = []
+        if account.auth == "password" and not self.password:
+            missing.append("password")
+        if account.auth == "oauth2" and not (self.oauth2_refresh_token or self.oauth2_access_token):
+            missing.append("oauth2_refresh_token")
+        if account.smtp and account.smtp.auth == "password" and not (self.smtp_password or self.password):
+            missing.append("smtp_password")
+        return missing
+
+    def smtp_secret(self) -> str | None:
+        """The SMTP password: its own, else the mailbox password (usually the same, reference 003)."""
+        chosen = self.smtp_password or self.password
+        return chosen.get_secret_value() if chosen else None

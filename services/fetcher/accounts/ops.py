@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from ...common import clients
+from ...common.errors import ConfigError
 from ...common.runtime.kafka_ports import KafkaProducerPort
 from ...common.settings import load
 from ..errors import MailboxUnavailable
@@ -86,7 +87,14 @@ class Ops:
         return check_account(account, secrets, timeout=min(self.settings.fetch.timeout_seconds, 20.0))
 
     def save(self, account: Account, secrets: AccountSecrets) -> bool:
-        """Store the account (secrets sealed) and publish its options; True when new."""
+        """Store the account (secrets sealed) and publish its options; True when new. Raises
+        ConfigError when it would be a second default outbound account."""
+        if account.sending.default_account:
+            other = next((s.account.id for s in store.all_accounts(self.conn)
+                          if s.account.sending.default_account and s.account.id != account.id), None)
+            if other is not None:
+                raise ConfigError(f"sending.default_account: {other} is the default outbound account already; "
+                                  f"turn it off there first (`mailpipe accounts set {other} --sending-file ...`)")
         # the same path as seeding (its key check repeats __enter__'s: one row read and rewritten)
         created = save_sealed(self.conn, account, secrets, self.settings.secrets.keys)
         publish.send_and_wait(self.producer, [publish.mailbox_record(account, "mailpipe accounts")])

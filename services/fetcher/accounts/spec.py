@@ -15,7 +15,7 @@ from pydantic import SecretStr, ValidationError
 from ...common.errors import ConfigError
 from .model import Account, AccountSecrets
 
-SECRET_FIELDS = ("password", "oauth2_client_secret", "oauth2_refresh_token")
+SECRET_FIELDS = ("password", "smtp_password", "oauth2_client_secret", "oauth2_refresh_token")
 
 
 def build_account(fields: Mapping[str, Any], where: str = "account") -> Account:
