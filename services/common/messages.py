@@ -135,6 +135,9 @@ class ParsedEmail(Model):
     auto_submitted_reasons: list[str] = Field(
         default_factory=list, description="the headers that make it automatic, e.g. auto-submitted:auto-replied, "
                                           "precedence:bulk, list-unsubscribe, x-autoreply, x-loop")
+    return_path: str | None = Field(None, description="the Return-Path address ('' for the null path <>), absent "
+                                    "when the header is (and from a parser older than this field)")
+    content_language: str | None = Field(None, description="the first Content-Language tag, lower-cased")
     bounce: Bounce | None = None
     task_token: TaskToken | None = None
     fetch_outcome: Literal["full", "headers_only"] = Field(
@@ -222,8 +225,24 @@ class MatchedEmail(Model):
         "mail, matched on its recipients; absent when the folder has none or from an older matcher)")
 
 
+class Answered(Model):
+    """What the sender re-checks of the email an autoresponse answers, before it sends (RFC 3834 §2):
+    the matcher's loop rules are the first line, these facts the second."""
+
+    auto_submitted_reasons: list[str] = Field(default_factory=list)
+    bounce: bool = False
+    return_path: str | None = Field(None, description="'' for the null path: never answered")
+
+
 class Autoreply(Model):
     """A rendered autoresponse (``mail.autoreply`` v1 payload, key: the email id it answers)."""
+
+    kind: Literal["autoreply", "out_of_office"] = Field(
+        "autoreply", description="a rule's autoresponse (reference 002) or the out-of-office notice (003)")
+    answered: Answered | None = Field(None, description="absent from a matcher older than this field")
+    language: str | None = Field(None, description="the language of the template variant chosen")
+    once_per_seconds: int | None = Field(None, description="out of office: the sender answers the recipient at "
+                                         "most once in this period (its send ledger decides)")
 
     email_id: uuid.UUID
     mailbox_id: str
@@ -236,6 +255,42 @@ class Autoreply(Model):
     in_reply_to: str | None = None
     references: list[str] = Field(default_factory=list)
     case_id: str | None = None
+
+
+class Requester(Model):
+    """The CRM user on whose behalf mail is sent (checked against the mailbox's sharing)."""
+
+    user_id: str
+    team_ids: list[str] = Field(default_factory=list)
+
+
+class OutboundMail(Model):
+    """Mail a CRM backend asks mailpipe to send (``mail.outbound`` v1 payload, key: ``outbound_id``).
+
+    The CRM renders the content (its own templates); mailpipe adds the headers, the signature and
+    the Reply-To of a case, sends it once (the id is the idempotency key: a second request with the
+    same id is not sent again) and appends a copy to the mailbox's Sent folder."""
+
+    outbound_id: uuid.UUID = Field(description="chosen by the CRM; the Message-ID derives from it")
+    mailbox_id: str = Field(description="the mailbox to send from (its server, address and Sent folder)")
+    requested_by: Requester | None = Field(None, description="absent: the CRM itself (a workflow)")
+    to: list[Address] = Field(min_length=1)
+    cc: list[Address] = Field(default_factory=list)
+    bcc: list[Address] = Field(default_factory=list)
+    subject: str = Field(max_length=998)
+    text_body: str = ""
+    html_body: str | None = None
+    case_id: str | None = Field(None, description="the case the mail answers: its Reply-To is the mailbox's "
+                                "address, so the customer's reply reaches the group (reference 001)")
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    signature: bool = Field(True, description="append the mailbox's signature (custom or central)")
+
+    @model_validator(mode="after")
+    def _has_body(self) -> OutboundMail:
+        if not self.text_body and not self.html_body:
+            raise ValueError("text_body or html_body is required")
+        return self
 
 
 class Entity(Model):
@@ -263,6 +318,7 @@ class Entity(Model):
     team_ids: list[str] = Field(default_factory=list, description="user: the teams it belongs to")
     followers: list[str] = Field(default_factory=list, description="any linkable record: the users (ids) who "
                                  "follow it and are notified of its new mail (reference 001)")
+    language: str | None = Field(None, description="person: the language tag mail to it is written in")
     filters: list[MailFilter] = Field(default_factory=list, description="user: the user's own filters, applied "
                                       "to every mailbox the user owns after the global ones (reference 001)")
 
@@ -299,16 +355,62 @@ class MailFilter(Model):
     action: Literal["skip"] = "skip"
 
 
-class AutoresponseRule(Model):
-    """An autoresponse rule (reference 002): AND-ed conditions, a template with ``{sender_name}``,
-    ``{subject}`` and ``{case_number}`` placeholders, plain or HTML."""
+class TemplateVariant(Model):
+    """One language's text of a template: placeholders ``{sender_name}``, ``{subject}`` and
+    ``{case_number}`` (values HTML-escaped in an HTML body)."""
+
+    subject: str
+    body: str
+    format: Literal["plain", "html"] = "plain"
+
+
+class Template(Model):
+    """A template of the catalogue (reference 002: response template with translations), one
+    variant per language tag (``en``, ``de``, ``pt-br``); the matcher reads the catalogue from
+    its templates file."""
+
+    name: str = Field(min_length=1)
+    variants: dict[str, TemplateVariant] = Field(min_length=1, description="language tag -> variant")
+
+
+class _Response(Model):
+    """What an automatic response says: a catalogue template by name, or its own subject and body."""
+
+    template: str | None = Field(None, description="a template of the catalogue (chosen by language)")
+    subject: str = ""
+    body: str = ""
+    format: Literal["plain", "html"] = "plain"
+
+    @model_validator(mode="after")
+    def _has_text(self) -> _Response:
+        if self.template is None and not (self.subject and self.body):
+            raise ValueError("a template, or a subject and a body, is required")
+        return self
+
+
+class AutoresponseRule(_Response):
+    """An autoresponse rule (reference 002): AND-ed conditions and the response (a template of the
+    catalogue, or a subject and body with ``{sender_name}``, ``{subject}`` and ``{case_number}``
+    placeholders, plain or HTML)."""
 
     name: str
     active: bool = True
     conditions: list[Condition] = Field(default_factory=list)
-    subject: str
-    body: str
-    format: Literal["plain", "html"] = "plain"
+
+
+class OutOfOffice(_Response):
+    """The mailbox's out-of-office notice (reference 003): sent between ``starts_at`` and
+    ``ends_at`` (either open) to mail that names the mailbox in To or Cc (RFC 3834 §2), at most
+    once per sender per ``period_days``, with the loop protection of every autoresponse."""
+
+    active: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    period_days: int = Field(4, ge=1, le=365, description="answer a sender at most once in this many days")
+
+    def in_force(self, at: datetime) -> bool:
+        return self.active and (self.starts_at is None or self.starts_at <= at) and (
+            self.ends_at is None or at < self.ends_at)
 
 
 class ProcessingAction(Model):
@@ -354,6 +456,9 @@ class MailboxOptions(Model):
     processing: ProcessingAction = ProcessingAction()
     filters: list[MailFilter] = Field(default_factory=list)
     autoresponse_rules: list[AutoresponseRule] = Field(default_factory=list)
+    out_of_office: OutOfOffice | None = None
+    language: str = Field("en", description="the language of templates when neither the person's nor the "
+                          "email's is known (reference 002, translations)")
 
     @model_validator(mode="after")
     def _linking_consistent(self) -> MailboxOptions:
@@ -363,7 +468,8 @@ class MailboxOptions(Model):
             needs = [name for name, on in (("only_task_mails", self.only_task_mails),
                                            ("processing.action", self.processing.action != "none"),
                                            ("copy_files", self.copy_files != "none"),
-                                           ("autoresponse_rules", bool(self.autoresponse_rules))) if on]
+                                           ("autoresponse_rules", bool(self.autoresponse_rules)),
+                                           ("out_of_office", self.out_of_office is not None)) if on]
             if needs:
                 raise ValueError(f"link_to_crm is off, so {', '.join(needs)} cannot apply: turn link_to_crm on "
                                  "or leave them unset")
@@ -413,6 +519,11 @@ class AutoreplyEnvelope(Envelope[Autoreply]):
     version: Literal[1] = 1
 
 
+class OutboundEnvelope(Envelope[OutboundMail]):
+    type: Literal["mail.outbound"] = "mail.outbound"
+    version: Literal[1] = 1
+
+
 class EntityEnvelope(Envelope[Entity]):
     type: Literal["crm.entity"] = "crm.entity"
     version: Literal[1] = 1
@@ -430,6 +541,7 @@ SCHEMAS: dict[str, type[Envelope[Any]]] = {
     "crm.entity.v1": EntityEnvelope,
     "mail.mailbox.v1": MailboxEnvelope,
     "mail.autoreply.v1": AutoreplyEnvelope,
+    "mail.outbound.v1": OutboundEnvelope,
 }
 
 

@@ -15,6 +15,7 @@ MATCHED = "mail.matched"
 ENTITIES = "crm.entities"
 MAILBOXES = "mail.mailboxes"
 AUTOREPLY = "mail.autoreply"
+OUTBOUND = "mail.outbound"
 
 # Record header on mail.raw, mail.parsed and mail.matched: the reindex that published the message
 # again (milliseconds since the epoch of `accounts reindex`; absent or 0 for an ordinary fetch). The

@@ -10,7 +10,7 @@ from ..common.health import Health
 from ..common.mailboxes import Mailboxes
 from ..common.service import run_stage
 from ..common.settings import load
-from .configfiles import read_filters
+from .configfiles import read_filters, read_templates
 from .directory import EntityIndex
 from .follower import DirectoryFollower
 from .matching import Matcher
@@ -27,7 +27,7 @@ def main() -> int:
                  MailboxFollower(clients.make_consumer(settings.kafka, group_id=None), mailboxes)]
     state = PostgresState(lambda: clients.connect_postgres(settings.postgres))
     matcher = Matcher(index, mailboxes, state, read_filters(opts.global_filters_file), opts.no_files,
-                      opts.shared_hosts_match_all)
+                      opts.shared_hosts_match_all, templates=read_templates(opts.templates_file))
 
     def make_stage(health: Health, stop: threading.Event) -> MatchStage:
         for f in followers:

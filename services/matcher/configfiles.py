@@ -1,5 +1,6 @@
 """The matcher's configuration files: global filters for the service
-(``MAILPIPE_MATCHER__GLOBAL_FILTERS_FILE``) and the mailboxes file of ``mailpipe match``. Both
+(``MAILPIPE_MATCHER__GLOBAL_FILTERS_FILE``), the template catalogue
+(``MAILPIPE_MATCHER__TEMPLATES_FILE``) and the mailboxes file of ``mailpipe match``. Both
 spell the global filters the same way, so one file serves both. A filter or mailbox the models refuse
 (a pattern that cannot run, among others) stops the reader with the field and the reason, e.g.
 ``global_filters[0].conditions[1].value: ...``."""
@@ -13,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..common.errors import ConfigError
-from ..common.messages import MailboxConfig, MailFilter
+from ..common.messages import MailboxConfig, MailFilter, Template
 
 FILTER_KEYS = ("global_filters", "filters")
 
@@ -27,7 +28,7 @@ def _field_path(where: str, loc: tuple[int | str, ...]) -> str:
     return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
 
 
-def _each(model: type[MailFilter] | type[MailboxConfig], items: Any, where: str, path: Path) -> list[Any]:
+def _each(model: type[MailFilter | MailboxConfig | Template], items: Any, where: str, path: Path) -> list[Any]:
     if not isinstance(items, list):
         raise ConfigError(f"{path}: {where}: expected a list, found {type(items).__name__}")
     out, problems = [], []
@@ -79,3 +80,20 @@ def read_mailbox_config(path: Path | None) -> tuple[list[MailboxConfig], list[Ma
     else:
         boxes, filters = (doc if isinstance(doc, list) else [doc]), []
     return _each(MailboxConfig, boxes, "mailboxes", path), _filters(filters, path)
+
+
+def read_templates(path: Path | None) -> dict[str, Template]:
+    """The template catalogue: a list of templates, or ``{templates: [...]}``, by name. Raises
+    ConfigError naming the file and field for a template the model refuses or a name given twice."""
+    if path is None:
+        return {}
+    try:
+        doc = _load(path)
+    except Exception as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    items = doc.get("templates") if isinstance(doc, dict) else doc
+    templates: list[Template] = _each(Template, items, "templates", path)
+    names = [t.name for t in templates]
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise ConfigError(f"{path}: templates: {', '.join(twice)} given twice")
+    return {t.name: t for t in templates}

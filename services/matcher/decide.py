@@ -11,12 +11,16 @@ from datetime import datetime
 
 from ..common.messages import (
     Action,
+    Address,
+    Answered,
     Autoreply,
+    AutoresponseRule,
     FileCopy,
     FileNotCopied,
     Link,
     MailboxConfig,
     MailboxOptions,
+    OutOfOffice,
     ParsedEmail,
 )
 from .decision import Context, Decision, NewCase, StateView, Writes
@@ -133,27 +137,29 @@ def _decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime, b
                                for a in actions if a.entity_id and a.kind in ("lead_created", "lead_linked")])
 
     reply: Autoreply | None = None
-    rule = autoreply.first_rule(email, opts.autoresponse_rules)
-    if rule is not None:
-        if loop is not None:
-            actions.append(Action(kind="autoreply_suppressed", reason=loop))
-        elif held:
-            actions.append(Action(kind="autoreply_suppressed", reason="sender_case_flood"))
-        elif sender is None or loops.autoreply_limited(
-                state.count_since(mailbox_id, "autoreply", sender, at - loops.WINDOW)):
-            actions.append(Action(kind="autoreply_suppressed", reason="sender_autoreply_limit"))
+    response, kind = _response_for(email, opts, box, at)
+    if response is not None:
+        label = f"rule:{response.name}" if isinstance(response, AutoresponseRule) else "out_of_office"
+        suppressed = loop or ("null_return_path" if email.return_path == "" else None) or (
+            "sender_case_flood" if held else None)
+        if suppressed is None and (sender is None or loops.autoreply_limited(
+                state.count_since(mailbox_id, "autoreply", sender, at - loops.WINDOW))):
+            suppressed = "sender_autoreply_limit"
+        rendered = None
+        if suppressed is None:
+            assert sender_addr is not None and sender is not None
+            person = next((lk.entity_id for lk in links if lk.entity_type == "person"), None)
+            languages = [index.language_of(person) if person else None, email.content_language, opts.language]
+            rendered = autoreply.render_response(response, ctx.templates, languages,
+                                                 sender_addr.name or sender, email.subject, case_number)
+            suppressed = "template_missing" if rendered is None else None
+        if suppressed is not None or rendered is None or sender_addr is None:
+            actions.append(Action(kind="autoreply_suppressed", reason=suppressed))
         else:
-            name = (sender_addr.name if sender_addr else "") or sender
-            subject, body = autoreply.render_rule(rule, name, email.subject, case_number)
             case = next((lk.entity_id for lk in links if lk.entity_type == "case"), None)
-            assert sender_addr is not None
-            reply = Autoreply(email_id=email.email_id, mailbox_id=mailbox_id, rule=rule.name, to=sender_addr,
-                              from_address=box.own_addresses[0] if box and box.own_addresses else None,
-                              subject=subject, body=body, format=rule.format, in_reply_to=email.message_id,
-                              references=[*email.references, *([email.message_id] if email.message_id else [])],
-                              case_id=case)
-            actions.append(Action(kind="autoreply_queued", reason=f"rule:{rule.name}", entity_id=case))
-            writes.events.append(("autoreply", sender))
+            reply = _autoreply(email, mailbox_id, box, label, response, rendered, sender_addr, case)
+            actions.append(Action(kind="autoreply_queued", reason=label, entity_id=case))
+            writes.events.append(("autoreply", sender or ""))
 
     copies, not_copied = _file_copies(email, opts, links, ctx.no_files, index)
     if copies:
@@ -165,6 +171,37 @@ def _decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime, b
                 writes.thread.append((key, lk))
     return Decision(links=links, actions=actions, autoreply=reply, files_not_copied=not_copied,
                     notify=followers.notifications(email, links, index)), writes
+
+
+def _response_for(email: ParsedEmail, opts: MailboxOptions, box: MailboxConfig | None, at: datetime
+                  ) -> tuple[AutoresponseRule | OutOfOffice | None, str]:
+    """The first rule that holds; else the out-of-office notice when it is in force and the email
+    names the mailbox in To or Cc (RFC 3834 §2: a personal notice answers only mail addressed to it)."""
+    rule = autoreply.first_rule(email, opts.autoresponse_rules)
+    if rule is not None:
+        return rule, "autoreply"
+    ooo = opts.out_of_office
+    own = set(box.own_addresses) if box is not None else set()
+    if ooo is not None and ooo.in_force(at) and any(a.address.lower() in own for a in [*email.to, *email.cc]):
+        return ooo, "out_of_office"
+    return None, ""
+
+
+def _autoreply(email: ParsedEmail, mailbox_id: str, box: MailboxConfig | None, label: str,
+               response: AutoresponseRule | OutOfOffice, rendered: autoreply.Rendered, sender: Address,
+               case: str | None) -> Autoreply:
+    """The response to send, to the Return-Path when delivery recorded one (RFC 3834 §4), else From."""
+    to = Address(address=email.return_path, name=sender.name) if email.return_path else sender
+    ooo = response if isinstance(response, OutOfOffice) else None
+    return Autoreply(email_id=email.email_id, mailbox_id=mailbox_id, rule=label.removeprefix("rule:"), to=to,
+                     from_address=box.own_addresses[0] if box and box.own_addresses else None,
+                     subject=rendered.subject, body=rendered.body, format=rendered.format,
+                     in_reply_to=email.message_id,
+                     references=[*email.references, *([email.message_id] if email.message_id else [])],
+                     case_id=case, kind="out_of_office" if ooo else "autoreply", language=rendered.language,
+                     answered=Answered(auto_submitted_reasons=email.auto_submitted_reasons,
+                                       bounce=email.bounce is not None, return_path=email.return_path),
+                     once_per_seconds=ooo.period_days * 86400 if ooo else None)
 
 
 def _merge(first: list[Link], more: list[Link]) -> list[Link]:

@@ -19,6 +19,7 @@ from ..common.messages import (
     MailFilter,
     Model,
     Notification,
+    Template,
 )
 from .directory import EntityIndex
 
@@ -87,3 +88,4 @@ class Context:
     global_filters: Sequence[MailFilter] = ()
     no_files: bool = False
     shared_hosts_match_all: bool = False
+    templates: Mapping[str, Template] = field(default_factory=dict)  # the catalogue, by name

@@ -73,6 +73,7 @@ class Company(NamedTuple):
 class Person(NamedTuple):
     emails: tuple[str, ...]  # the first is the main address
     company_ids: tuple[str, ...]
+    language: str | None = None  # the language mail to the person is written in
 
 
 class Task(NamedTuple):
@@ -133,7 +134,7 @@ class EntityIndex:
             if e.followers:
                 self.followers[f"{e.type}:{eid}"] = _t(e.followers)
             if e.type == "person":
-                p = Person(_t(e.emails, lower=True), _t(e.company_ids))
+                p = Person(_t(e.emails, lower=True), _t(e.company_ids), e.language)
                 self.persons[eid] = p
                 for a in p.emails:
                     _add(self._person_by_address, a, eid)
@@ -232,6 +233,11 @@ class EntityIndex:
         """The filters of the user (none for no user or one the directory does not know)."""
         user = self.users.get(user_id) if user_id else None
         return user.filters if user is not None else ()
+
+    def language_of(self, person_id: str) -> str | None:
+        """The person's language as the directory gives it (None: unknown)."""
+        person = self.persons.get(person_id)
+        return person.language if person is not None else None
 
     def followers_of(self, entity_type: str, entity_id: str) -> tuple[str, ...]:
         """The user ids following the record, as the directory lists them."""

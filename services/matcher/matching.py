@@ -4,13 +4,13 @@ service does (MatchStage, stage.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from ..common import metrics
 from ..common.errors import PoisonMessage
 from ..common.mailboxes import Mailboxes
-from ..common.messages import MailFilter, ParsedEmail
+from ..common.messages import MailFilter, ParsedEmail, Template
 from .batch import Compute, Pending, reads_of
 from .decide import decide, event_time
 from .decision import Context, Decision, StateView, Writes
@@ -23,15 +23,16 @@ class Matcher:
 
     def __init__(self, index: EntityIndex, mailboxes: Mailboxes | None = None, state: StateStore | None = None,
                  global_filters: Sequence[MailFilter] = (), no_files: bool = False,
-                 shared_hosts_match_all: bool = False, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 shared_hosts_match_all: bool = False, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 templates: Mapping[str, Template] | None = None):
         self.index, self.mailboxes = index, mailboxes or Mailboxes()
         self.state: StateStore = state if state is not None else MemoryState()
         self.global_filters, self.no_files, self.shared = list(global_filters), no_files, shared_hosts_match_all
-        self.clock = clock
+        self.clock, self.templates = clock, dict(templates or {})
 
     def _context(self) -> Context:
         return Context(self.index, self.mailboxes.configs, self.mailboxes.own_addresses, self.global_filters,
-                       self.no_files, self.shared)
+                       self.no_files, self.shared, self.templates)
 
     def match(self, email: ParsedEmail, generation: int = 0) -> Decision:
         """The email's decision: the stored one when it is current for ``generation``

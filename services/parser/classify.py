@@ -36,6 +36,25 @@ def auto_submitted_reasons(msg: Message) -> list[str]:
     return reasons
 
 
+def return_path(msg: Message) -> str | None:
+    """The Return-Path's address (the envelope sender delivery recorded; RFC 3834 §4 answers it),
+    '' for the null path ``<>`` (nobody may be answered), None when the header is absent."""
+    raw = raw_header(msg, "return-path")
+    if raw is None:
+        return None
+    value = collapse(repair(raw)).strip()
+    if value.startswith("<"):
+        value = value[1:].split(">", 1)[0]
+    return value.strip()[:320]
+
+
+def content_language(msg: Message) -> str | None:
+    """The first language tag of Content-Language (RFC 3282), lower-cased, e.g. ``de-at``."""
+    raw = raw_header(msg, "content-language")
+    first = collapse(repair(raw)).split(",")[0].strip().lower()[:35] if raw is not None else ""
+    return first if re.fullmatch(r"[a-z]{1,8}(-[a-z0-9]{1,8})*", first) else None
+
+
 def task_token(subject: str) -> TaskToken | None:
     """The ``[Word#1234]`` token ending the subject, if any (brackets and ``#`` required)."""
     m = _TASK.search(subject)

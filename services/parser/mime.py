@@ -111,6 +111,7 @@ def parse_email(raw: bytes, sighting: Sighting, *, sha256: str, size: int | None
         html_body=html_body, html_body_truncated=html_cut, html_body_ref=_keep(html, html_cut, store),
         attachments=found.attachments, attachment_names=[a.filename for a in found.attachments],
         embedded_emails=found.embedded, auto_submitted=bool(reasons), auto_submitted_reasons=reasons,
+        return_path=classify.return_path(msg), content_language=classify.content_language(msg),
         bounce=classify.bounce(msg, senders, text), task_token=classify.task_token(subject),
         fetch_outcome="headers_only" if headers_only_reason else "full", truncated_reason=headers_only_reason,
         defects=sorted({type(d).__name__ for p in walk(msg) for d in p.defects}),

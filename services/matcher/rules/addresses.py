@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from ...common.messages import Address, ParsedEmail
+from ...common.sending import is_system_sender
 
-# mailer-daemon, postmaster, no-reply / noreply / do-not-reply / donotreply (any separator)
-_SYSTEM_LOCAL = re.compile(r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply)([+\-_.].*)?$")
+__all__ = ["is_system_sender"]  # the sender re-checks with the same rule, so it lives in common
 
 
 def senders(email: ParsedEmail) -> list[Address]:
@@ -38,11 +36,6 @@ def by_role(email: ParsedEmail) -> list[tuple[str, str]]:
 
 def host_of(address: str) -> str:
     return address.rpartition("@")[2].strip().lower()
-
-
-def is_system_sender(address: str) -> bool:
-    """mailer-daemon, postmaster and no-reply style addresses: never answered, never a case."""
-    return bool(_SYSTEM_LOCAL.match(address.rpartition("@")[0].strip().lower()))
 
 
 def first_sender(email: ParsedEmail) -> Address | None:
