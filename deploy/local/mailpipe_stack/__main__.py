@@ -34,11 +34,9 @@ def up(lay: Layout) -> None:
         if not c.running():
             c.install()
     fresh = [c for c in parts if not c.running()]
-    for c in parts:
-        # A component running with an older generated configuration takes the current one in place
-        # (Dovecot reloads on SIGHUP, keeping its pid and ports).
-        if c not in fresh and isinstance(c, Dovecot) and c.refresh():
-            log(f"reloaded {c.name} with its current configuration")
+    # A component running with an older generated configuration takes the current one in place
+    # (Dovecot reloads on SIGHUP, keeping its pid and ports).
+    reloaded = [c for c in parts if c not in fresh and isinstance(c, Dovecot) and c.refresh()]
     for c in fresh:
         log(f"starting {c.name}")
         c.start()
@@ -49,7 +47,9 @@ def up(lay: Layout) -> None:
     env += f"MAILPIPE_SECRETS__KEYS={_local_secrets_key(lay)}\n"
     if not lay.env_file.exists() or lay.env_file.read_text() != env:
         lay.env_file.write_text(env)
-    verb = "started " + ", ".join(c.name for c in fresh) if fresh else "already running, nothing changed"
+    changes = (("started", fresh), ("reloaded", reloaded))
+    done = [f"{what} " + ", ".join(c.name for c in cs) for what, cs in changes if cs]
+    verb = "; ".join(done) or "already running, nothing changed"
     log(f"stack {verb} ({time.monotonic() - started:.1f}s); settings in {lay.env_file}")
 
 

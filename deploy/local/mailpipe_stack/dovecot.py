@@ -72,7 +72,10 @@ class Dovecot:
         the master, which re-reads it and opens the new listeners keeping its pid, ports and open
         sessions. Returns whether it reloaded; an unchanged configuration is left alone."""
         pid = pid_alive(self.dir / "dovecot.pid")
-        if pid is None or not self._write_config():
+        if pid is None:
+            return False
+        self.install()  # `up` installs only what is not running, and the new config needs the lmtp binary
+        if not self._write_config():
             return False
         os.kill(pid, signal.SIGHUP)
         return True
