@@ -157,6 +157,9 @@ alias_database =
 biff = no
 smtpd_peername_lookup = no
 message_size_limit = {MAX_MESSAGE_BYTES}
+# Dovecot's LMTP does not offer SMTPUTF8: advertised here, such mail would be taken and then
+# bounced; not advertised, a sender learns at MAIL that the stack cannot take it.
+smtputf8_enable = no
 smtpd_banner = $myhostname ESMTP mailpipe stack
 # Every domain is a virtual mailbox domain delivered to Dovecot; nothing leaves the machine.
 virtual_mailbox_domains = regexp:{etc}/everything.regexp
