@@ -98,6 +98,14 @@ def test_envelope_sender_of_another_user_is_refused_at_mail_with_553(unique: str
     assert b"not owned by user" in err.value.smtp_error
 
 
+def test_own_envelope_senders_are_taken_bare_at_any_domain_and_null(unique: str) -> None:
+    user = f"own-{unique}"
+    with submission(user) as smtp:
+        for sender in (user, f"{user}@any.example", ""):  # null: an RFC 3834 autoreply's Return-Path
+            assert smtp.mail(sender)[0] == 250, sender
+            smtp.rset()
+
+
 def test_unauthenticated_mail_on_submission_is_refused(unique: str) -> None:
     with smtplib.SMTP(stack_env("MAILPIPE_STACK_SMTP_HOST"), port("SUBMISSION"), timeout=10) as smtp:
         assert smtp.mail(f"n-{unique}@mailpipe.test")[0] == 530  # STARTTLS first
