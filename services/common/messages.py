@@ -408,6 +408,11 @@ class OutOfOffice(_Response):
     ends_at: datetime | None = None
     period_days: int = Field(4, ge=1, le=365, description="answer a sender at most once in this many days")
 
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _utc_unless_given(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
     def in_force(self, at: datetime) -> bool:
         return self.active and (self.starts_at is None or self.starts_at <= at) and (
             self.ends_at is None or at < self.ends_at)

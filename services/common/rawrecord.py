@@ -10,7 +10,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import PoisonMessage
@@ -152,9 +152,12 @@ def _date(record: Record) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise PoisonMessage("bad_header", f"{INTERNAL_DATE}: {exc}") from exc
+    # A time without an offset (fetchers before this one wrote imapclient's naive UTC) is UTC:
+    # the matcher compares it with the aware times of its rate-limit windows.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _sighting(record: Record) -> Sighting:

@@ -7,7 +7,7 @@ for the state store to apply in the same transaction that records the decision.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..common.messages import (
     Action,
@@ -43,8 +43,10 @@ from .rules import (
 
 
 def event_time(email: ParsedEmail, now: datetime) -> datetime:
-    """The time rate limits count with: the server's arrival time, else the Date header, else now."""
-    return email.internal_date or email.date or now
+    """The time rate limits count with: the server's arrival time, else the Date header, else now
+    (a time without an offset, from an older parser, is UTC)."""
+    at = email.internal_date or email.date or now
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime) -> tuple[Decision, Writes]:

@@ -114,3 +114,20 @@ def test_the_catalogue_file_names_a_bad_field(tmp_path: Path) -> None:
         read_templates(path)
     path.write_text("- {name: a, variants: {en: {subject: s, body: b, format: html}}}\n")
     assert read_templates(path)["a"].variants["en"].format == "html"
+
+
+def test_an_arrival_time_without_an_offset_counts_as_utc_in_every_window() -> None:
+    """imapclient hands INTERNALDATE over as naive time; rate limits and the notice's dates are
+    aware. After an aware arrival, answered twice in one batch and once alone, nothing compares
+    the two kinds."""
+    m = matcher(box(autoresponse_rules=[ACK], out_of_office=OOO))
+    assert m.match(email(at=T0)).autoreply is not None
+    naive = T0.replace(tzinfo=None)
+    first = m.match_batch([(email(at=naive), 0), (email(at=naive), 0)])
+    later = m.match(email(at=naive, to=("box@mailpipe.test",)))
+    assert all(not isinstance(d, Exception) and d.autoreply is not None for d in [*first, later])
+
+
+def test_a_notice_given_without_an_offset_is_read_as_utc() -> None:
+    ooo = OutOfOffice.model_validate({"starts_at": "2026-10-04T00:00:00", "subject": "s", "body": "b"})
+    assert ooo.starts_at is not None and ooo.starts_at.tzinfo is not None and ooo.in_force(T0)

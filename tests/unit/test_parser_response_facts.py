@@ -39,3 +39,20 @@ def test_no_return_path_is_none_not_null() -> None:
 ])
 def test_content_language_first_tag(line: bytes, expected: str | None) -> None:
     assert _parse(line)[1] == expected
+
+
+def test_an_internal_date_without_an_offset_is_utc() -> None:
+    """Fetchers before issue 15 wrote imapclient's naive time; read as UTC it compares with the
+    matcher's aware windows (an offset given is kept)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from mailpipe.common.rawrecord import RawRecord
+    from mailpipe.common.runtime.ports import Record
+
+    def read(value: str) -> datetime | None:
+        headers = [("mailbox", b"box"), ("folder", b"INBOX"), ("uidvalidity", b"1"), ("uid", b"1"),
+                   ("sha256", b"0" * 64), ("size", b"10"), ("internal-date", value.encode())]
+        return RawRecord.from_record(Record("mail.raw", 0, 0, b"k", b"Subject: x\r\n\r\n", headers)).internal_date
+
+    assert read("2026-11-30T09:00:00") == datetime(2026, 11, 30, 9, tzinfo=UTC)
+    assert read("2026-11-30T10:00:00+01:00") == datetime(2026, 11, 30, 10, tzinfo=timezone(timedelta(hours=1)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from ..accounts.model import Account
@@ -117,7 +117,7 @@ class ImapMailSource:
         """Sizes and internal dates (cheap: no bodies), ascending by UID. UIDs expunged meanwhile
         are simply absent."""
         items = self.call(self.client.fetch, uids, ["RFC822.SIZE", "INTERNALDATE"])
-        return [MessageInfo(uid, int(items[uid].get(b"RFC822.SIZE", 0)), items[uid].get(b"INTERNALDATE"))
+        return [MessageInfo(uid, int(items[uid].get(b"RFC822.SIZE", 0)), _aware(items[uid].get(b"INTERNALDATE")))
                 for uid in sorted(items)]
 
     def bodies(self, uids: list[int]) -> dict[int, bytes]:
@@ -151,3 +151,11 @@ class ImapMailSource:
             raise
         except Exception as exc:
             raise translate(exc, self.account) from exc
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    """imapclient gives INTERNALDATE as naive local time (its normalise_times): the same instant,
+    in UTC and aware, so every later comparison is between aware times."""
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.astimezone().astimezone(UTC)
