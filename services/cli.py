@@ -27,7 +27,7 @@ from typing import Any
 
 from .common.errors import ConfigError
 
-SERVICES = ("fetcher", "parser", "matcher", "storage")
+SERVICES = ("fetcher", "parser", "matcher", "storage", "sender")
 
 # name → (help line, "module:function" that adds the command's arguments and handler)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "mailpipe.storage.commands:add_retention"),
     "emails": ("list stored emails by linked entity, mailbox and date", "mailpipe.storage.commands:add_emails"),
     "dlq": ("list, show and replay dead letters (the *.dlq topics)", "mailpipe.common.dlqcommands:add_dlq"),
+    "sender": ("which mailboxes may send, and resuming one", "mailpipe.sender.commands:add_sender"),
 }
 
 

@@ -105,3 +105,22 @@ STORAGE_TRANSACTION_RECORDS = Histogram("mailpipe_storage_transaction_records",
 STORAGE_RETENTION_DELETIONS = Counter("mailpipe_storage_retention_deletions",
                                       "Rows and objects deleted by retention, by kind "
                                       "(sighting, email, attachment, object)", ["kind"])
+
+# sender (label values: kind autoreply|out_of_office|crm; reason from SmtpFailure's closed set, or the
+# suppression and hold reasons of services/sender)
+SENDER_SENT = Counter("mailpipe_sender_messages_sent", "Messages the SMTP server accepted", ["kind"])
+SENDER_DEFERRED = Counter("mailpipe_sender_messages_deferred",
+                          "Send attempts that failed for now (4xx, connection) and will be retried", ["reason"])
+SENDER_REFUSED = Counter("mailpipe_sender_messages_refused",
+                         "Messages refused for good (5xx, retries expired) and dead-lettered", ["reason"])
+SENDER_HELD = Counter("mailpipe_sender_messages_held",
+                      "Messages held because their mailbox's sending is stopped (authentication, TLS, no "
+                      "server)", ["reason"])
+SENDER_SUPPRESSED = Counter("mailpipe_sender_messages_suppressed",
+                            "Autoresponses not sent on purpose (loop protection, rate limit)", ["reason"])
+SENDER_SEND_SECONDS = Histogram("mailpipe_sender_send_duration_seconds",
+                                "Time of one send: connect, TLS, AUTH and DATA",
+                                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+SENDER_MAILBOXES_STOPPED = Gauge("mailpipe_sender_mailboxes_stopped",
+                                 "Mailboxes whose sending is stopped until their account is fixed")
+SENDER_QUEUED = Gauge("mailpipe_sender_queued_messages", "Messages waiting in the send ledger", ["status"])

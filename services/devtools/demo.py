@@ -78,7 +78,7 @@ def _apply_demo_account() -> None:
 def _restart_services() -> dict[str, ServiceProcess]:
     PIDS.mkdir(parents=True, exist_ok=True)
     _stop_previous()
-    procs = pipeline({}, STATE / "logs", {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
+    procs = pipeline({}, STATE / "logs", {s: free_port() for s in cli.SERVICES})
     for p in procs.values():
         p.start()
         assert p.proc is not None

@@ -59,11 +59,12 @@ def local_account(user: str, mailbox_id: str, **fields: Any) -> Account:
     return Account.model_validate({**base, **fields})
 
 
-def save_account(dsn: str, account: Account, password: str | None = None) -> None:
+def save_account(dsn: str, account: Account, password: str | None = None, smtp_password: str | None = None) -> None:
     """Store ``account`` (its password sealed with the stack's key) in the database at ``dsn``,
     without the connection check of ``mailpipe accounts add`` and without publishing to
     ``mail.mailboxes`` (a test names its own scratch database and may have no Kafka): the fetcher's
     ``save_sealed``, the path ``mailpipe accounts`` stores through too."""
-    secrets = AccountSecrets(password=SecretStr(password or stack_env("MAILPIPE_STACK_MAIL_PASSWORD")))
+    secrets = AccountSecrets(password=SecretStr(password or stack_env("MAILPIPE_STACK_MAIL_PASSWORD")),
+                             smtp_password=SecretStr(smtp_password) if smtp_password else None)
     with clients.connect_postgres(PostgresSettings(dsn=SecretStr(dsn)), autocommit=True) as conn:
         save_sealed(conn, account, secrets, SecretStr(stack_env("MAILPIPE_SECRETS__KEYS")))

@@ -59,8 +59,10 @@ class ServiceProcess:
 
 
 def pipeline(env: dict[str, str], log_dir: Path, ports: dict[str, int]) -> dict[str, ServiceProcess]:
-    """The four services, not started yet."""
-    return {s: ServiceProcess(s, env, log_dir / f"{s}.log", ports[s]) for s in SERVICES}
+    """The services ``ports`` names (each with its metrics port), not started yet."""
+    unknown = set(ports) - set(SERVICES)
+    assert not unknown, f"no such service: {unknown}"
+    return {s: ServiceProcess(s, env, log_dir / f"{s}.log", port) for s, port in ports.items()}
 
 
 def stop_all(procs: dict[str, ServiceProcess], timeout: float = 30) -> None:

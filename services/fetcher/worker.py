@@ -18,7 +18,7 @@ from typing import Any
 
 from ..common import metrics
 from ..common.health import Health
-from . import checkpoint, leases, runs
+from . import checkpoint, leases, runs, sentcopies
 from .accounts import store
 from .accounts.model import Account
 from .accounts.secrets import SecretBox
@@ -174,8 +174,10 @@ class Replica:
     def _read(self, account: Account, secret: str, ctx: RunContext) -> bool:
         if account.protocol == "pop3":
             with Pop3MailSource(account, secret, self.s.timeout_seconds) as pop:
+                sentcopies.append_pending(ctx.conn, account, None)
                 return sync_pop3(pop, ctx)
         with ImapMailSource(account, secret, self.s.timeout_seconds) as src:
+            sentcopies.append_pending(ctx.conn, account, src)  # before the read, which then sees them
             complete = sync_imap(src, ctx)
             if complete and account.push and not ctx.should_yield():
                 self._push(src, account, ctx)
@@ -187,4 +189,9 @@ class Replica:
         idle_loop(src, account.sync_folders[0], self.s.idle_reissue_seconds, account.poll_interval_seconds,
                   keep_going=lambda: not ctx.should_yield(),
                   sync_folder=lambda folder: sync_imap_folder(src, ctx, folder),
-                  sync_all=lambda: sync_imap(src, ctx), uidnext_seen=ctx.uidnext_seen.get)
+                  sync_all=lambda: self._sync_all(src, account, ctx), uidnext_seen=ctx.uidnext_seen.get)
+
+    @staticmethod
+    def _sync_all(src: ImapMailSource, account: Account, ctx: RunContext) -> bool:
+        sentcopies.append_pending(ctx.conn, account, src)  # a push mailbox's copies go out between IDLEs
+        return sync_imap(src, ctx)

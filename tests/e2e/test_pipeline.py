@@ -40,15 +40,7 @@ def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[...,
                # a SIGKILLed fetcher's lease must expire soon for its restart to take the mailbox over
                "MAILPIPE_FETCH__LEASE_SECONDS": "5", **extra}
         procs = pipeline(env, tmp_path / "logs", {s: free_port() for s in ("fetcher", "parser", "matcher", "storage")})
-        for p in procs.values():
-            group = f"e2e-{unique}-{p.service}"
-            if p.service in CONSUMES:
-                # The shared topics hold every earlier run's records; this test's groups start at
-                # their current end, so each stage sees only this test's mail.
-                commit_at_end(group, CONSUMES[p.service])
-            p.env = {**p.env, "MAILPIPE_RUNTIME__GROUP_ID": group}
-            p.start()
-        started.append(procs)
+        started.append(start_in_groups(procs, unique))
         return procs
 
     yield start
@@ -59,6 +51,19 @@ def services(pg_dsn: str, unique: str, tmp_path: Path) -> Iterator[Callable[...,
 
 
 CONSUMES = {"parser": "mail.raw", "matcher": "mail.parsed", "storage": "mail.matched"}
+
+
+def start_in_groups(procs: dict[str, ServiceProcess], unique: str) -> dict[str, ServiceProcess]:
+    """Start every service in consumer groups of this test. The shared topics hold every earlier
+    run's records; this test's groups start at their current end, so each stage sees only this
+    test's mail."""
+    for p in procs.values():
+        group = f"e2e-{unique}-{p.service}"
+        if p.service in CONSUMES:
+            commit_at_end(group, CONSUMES[p.service])
+        p.env = {**p.env, "MAILPIPE_RUNTIME__GROUP_ID": group}
+        p.start()
+    return procs
 
 
 def commit_at_end(group: str, topic: str) -> None:

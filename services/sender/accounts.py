@@ -1,0 +1,115 @@
+"""Where a mailbox sends from: its SMTP server (or the default outbound account's), its login,
+its From address, its signature and sharing, read from the accounts table.
+
+The accounts are the fetcher's (``mailpipe accounts`` writes them); the sender reads the part of
+the stored JSON that concerns sending through a narrow model, and opens the sealed secrets with
+the shared box. Blocks on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..common.secretbox import SealedBox
+from ..common.sending import SendingOptions
+from ..common.smtp import SmtpConfig
+
+
+class _Folder(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    role: str | None = None
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    owner_user: str | None = None
+
+
+class StoredSending(BaseModel):
+    """The sending half of a stored account (the rest of its JSON is ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    name: str = ""
+    username: str
+    email: str | None = None
+    protocol: str = "imap"
+    smtp: SmtpConfig | None = None
+    sending: SendingOptions = SendingOptions()
+    options: _Options = _Options()
+    folders: list[_Folder] = []
+
+    @property
+    def address(self) -> str | None:
+        return self.email or (self.username if "@" in self.username else None)
+
+
+@dataclass(frozen=True)
+class SendingAccount:
+    """A mailbox ready to send: the server and login to use (its own or the default account's)."""
+
+    mailbox: StoredSending
+    smtp: SmtpConfig
+    username: str
+    password: str | None = field(repr=False)
+    from_address: str
+    updated_at: datetime
+    via_default: str | None = None  # the default outbound account's id when its server is used
+
+
+class CannotSend(Exception):
+    """The mailbox cannot send as configured: ``field`` names the setting, ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+class UnknownMailbox(Exception):
+    """No account has this id (removed, or never added)."""
+
+
+_SELECT = "SELECT config, secrets, updated_at FROM mailbox_accounts "
+
+
+def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
+    """The mailbox's sending setup. Raises UnknownMailbox, or CannotSend naming the field when it
+    has no server of its own and no default account to use (or no From address)."""
+    row = conn.execute(_SELECT + "WHERE mailbox_id = %s", (mailbox_id,)).fetchone()
+    if row is None:
+        raise UnknownMailbox(mailbox_id)
+    mailbox = StoredSending.model_validate(row[0])
+    server, secrets_token, login_of, via = mailbox.smtp, row[1], mailbox, None
+    if server is None:
+        if not mailbox.sending.use_default_account:
+            raise CannotSend("smtp", "the mailbox has no outgoing server (set smtp, or sending.use_default_account)")
+        found = conn.execute(_SELECT + "WHERE config->'sending'->>'default_account' = 'true' LIMIT 1").fetchone()
+        if found is None:
+            raise CannotSend("sending.use_default_account", "no account is the default outbound account "
+                             "(set sending.default_account on one)")
+        login_of = StoredSending.model_validate(found[0])
+        server, secrets_token, via = login_of.smtp, found[1], login_of.id
+        assert server is not None  # a default account has smtp (the account model requires it)
+    secrets = box.open_json(bytes(secrets_token))
+    password = secrets.get("smtp_password") or secrets.get("password")
+    # The mailbox's own address is its From; its own server may name another (a relay login).
+    sender = (server.from_address if via is None else None) or mailbox.address
+    if not sender:
+        raise CannotSend("smtp.from_address", "no From address: set email or smtp.from_address")
+    return SendingAccount(mailbox, server, server.username or login_of.username, password, sender, row[2], via)
+
+
+def own_addresses(conn: Any) -> frozenset[str]:
+    """Every mailbox's address: an autoresponse to one of them would answer ourselves."""
+    rows = conn.execute("SELECT lower(coalesce(config->>'email', config->>'username')) FROM mailbox_accounts")
+    return frozenset(r[0] for r in rows if r[0] and "@" in r[0])
+
+
+def updated_at(conn: Any, mailbox_id: str) -> datetime | None:
+    row = conn.execute("SELECT updated_at FROM mailbox_accounts WHERE mailbox_id = %s", (mailbox_id,)).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,173 @@
+"""The sending stage: one request at a time, recorded in the ledger before anything is sent.
+
+A new request is checked (loop protection and rate limits for autoresponses, the mailbox's
+sharing for CRM mail), composed, written to the ledger under a lease and sent. A request the
+ledger already knows is a replay: sent, suppressed, deferred and held ones are left alone (the
+retry loop owns the last two); one whose lease expired while being sent is sent again with the
+same bytes (a crash between the server's acceptance and the ledger's record of it: the only
+window for a second copy, which then has the same Message-ID); a refused one is dead-lettered
+again, or composed and sent anew when it comes back from ``mailpipe dlq replay``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..common import metrics
+from ..common.errors import PoisonMessage
+from ..common.messages import Autoreply, OutboundMail
+from ..common.runtime.dlq import REPLAYED_FROM
+from ..common.runtime.loop import Stage
+from ..common.runtime.ports import Output, Record
+from ..common.secretbox import SealedBox
+from . import accounts, ledger, requests
+from .compose import Composed, Signature, compose_autoreply, compose_outbound
+from .delivery import Deliverer, Result, refused
+from .settings import SenderOptions
+
+
+class Composer:
+    """Composes a request for its mailbox as configured now (From, signature, Reply-To)."""
+
+    def __init__(self, opts: SenderOptions, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.opts, self.clock = opts, clock
+
+    def compose(self, request: requests.Request, account: accounts.SendingAccount) -> Composed:
+        name = account.mailbox.name
+        payload = request.payload
+        if isinstance(payload, Autoreply):
+            return compose_autoreply(payload, request.outbound_id, account.from_address, name, self.clock())
+        reply_to = account.mailbox.address if payload.case_id else None  # reference 001: the group address
+        return compose_outbound(payload, account.from_address, name, reply_to,
+                                self._signature(account) if payload.signature else None, self.clock())
+
+    def _signature(self, account: accounts.SendingAccount) -> Signature | None:
+        options = account.mailbox.sending
+        if options.signature == "custom":
+            return Signature(options.signature_text, options.signature_html)
+        if options.signature == "central" and (self.opts.central_signature_text or self.opts.central_signature_html):
+            return Signature(self.opts.central_signature_text, self.opts.central_signature_html)
+        return None
+
+
+class SendStage(Stage):
+    """Consumes ``mail.autoreply`` and ``mail.outbound``; produces nothing but dead letters."""
+
+    name = "sender"
+
+    def __init__(self, connect: Callable[[], Any], box: SealedBox, opts: SenderOptions,
+                 composer: Composer | None = None) -> None:
+        self._connect, self.box, self.opts = connect, box, opts
+        self.composer = composer or Composer(opts)
+        self.deliverer = Deliverer(box, opts)
+        self._conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def handle(self, record: Record) -> list[Output]:
+        request = requests.decode(record.value)
+        replayed = record.header(REPLAYED_FROM)
+        source = ledger.Source(record.topic, record.partition, record.offset, record.key, record.value or b"",
+                               replayed.decode() if replayed else None)
+        row = ledger.get(self.conn, request.outbound_id)
+        if row is None:
+            return self._first(request, source)
+        if row.status == "sending" and row.lease_expired:
+            if ledger.lease(self.conn, row.outbound_id, self.opts.lease_seconds):
+                self._finish(ledger.get(self.conn, row.outbound_id))
+        elif row.status == "refused":
+            if source.replayed_from is None or source.replayed_from == row.source.replayed_from:
+                raise PoisonMessage("smtp_refused", row.reason or "refused")  # its dead letter may not have been kept
+            try:
+                account = self._account(request)
+            except accounts.CannotSend as exc:
+                raise PoisonMessage("mailbox_cannot_send", f"{exc.field}: {exc.reason}") from None
+            if ledger.lease(self.conn, row.outbound_id, self.opts.lease_seconds,
+                            self.composer.compose(request, account), source):
+                self._finish(ledger.get(self.conn, row.outbound_id))
+        return []
+
+    def _first(self, request: requests.Request, source: ledger.Source) -> list[Output]:
+        suppressed = self._suppressed(request)
+        try:
+            account = self._account(request)
+        except accounts.CannotSend as exc:
+            self._hold_uncomposed(request, source, exc)
+            return []
+        composed = self.composer.compose(request, account)
+        stop = None if suppressed else ledger.stopped(self.conn, request.mailbox_id)
+        status, reason = ("suppressed", suppressed) if suppressed else ("held", f"{stop[0]}: {stop[1]}") if stop \
+            else ("sending", None)
+        if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, composed, source,
+                         status, reason, self.opts.lease_seconds):
+            if suppressed:
+                metrics.SENDER_SUPPRESSED.labels(reason=suppressed).inc()
+            elif stop:  # the mailbox's sending is stopped: nothing is tried until its account changes
+                metrics.SENDER_HELD.labels(reason=stop[0]).inc()
+            else:
+                self._finish(ledger.get(self.conn, request.outbound_id))
+        return []
+
+    def _hold_uncomposed(self, request: requests.Request, source: ledger.Source, exc: accounts.CannotSend) -> None:
+        """The mailbox cannot send as configured: keep the request (composed when it can) and stop
+        the mailbox's sending, naming the field."""
+        empty = Composed(b"", "", "", [_first_recipient(request)])
+        reason = f"{exc.field}: {exc.reason}"
+        if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, empty, source, "held",
+                         reason, self.opts.lease_seconds):
+            ledger.stop_mailbox(self.conn, request.mailbox_id, exc.field, exc.reason,
+                                accounts.updated_at(self.conn, request.mailbox_id))
+            metrics.SENDER_HELD.labels(reason=exc.field).inc()
+
+    def _account(self, request: requests.Request) -> accounts.SendingAccount:
+        """The mailbox's setup; PoisonMessage for a mailbox nobody added or a sender it does not
+        share with (both replayable once fixed); CannotSend propagates."""
+        try:
+            account = accounts.load(self.conn, self.box, request.mailbox_id)
+        except accounts.UnknownMailbox:
+            raise PoisonMessage("unknown_mailbox", f"no account {request.mailbox_id!r}") from None
+        payload = request.payload
+        if isinstance(payload, OutboundMail) and payload.requested_by is not None:
+            who = payload.requested_by
+            if not account.mailbox.sending.may_send(who.user_id, who.team_ids, account.mailbox.options.owner_user):
+                raise PoisonMessage("not_permitted", f"user {who.user_id} may not send from {request.mailbox_id} "
+                                    "(not its owner, and it is not shared with the user or the user's teams)")
+        return account
+
+    def _suppressed(self, request: requests.Request) -> str | None:
+        payload = request.payload
+        if not isinstance(payload, Autoreply):
+            return None
+        reason = requests.loop_reason(payload, accounts.own_addresses(self.conn))
+        if reason is not None:
+            return reason
+        to = payload.to.address
+        window = ledger.sent_since(self.conn, payload.mailbox_id, to, requests.AUTOMATIC,
+                                   self.opts.autoreply_window_seconds)
+        period = ledger.sent_since(self.conn, payload.mailbox_id, to, ("out_of_office",),
+                                   payload.once_per_seconds) if payload.once_per_seconds else 0
+        return requests.limit_reason(payload, window, self.opts.autoreply_max_per_window, period)
+
+    def _finish(self, row: ledger.Row | None) -> None:
+        """Send the leased row; a refusal is recorded and raised as poison (dead-lettered)."""
+        if row is None:
+            return
+        result: Result = self.deliverer.attempt(self.conn, row)
+        if result.status == "refused":
+            refused(self.conn, row.outbound_id, result)
+            raise PoisonMessage(result.reason, result.detail)
+
+
+def _first_recipient(request: requests.Request) -> str:
+    payload = request.payload
+    return payload.to.address if isinstance(payload, Autoreply) else payload.to[0].address
