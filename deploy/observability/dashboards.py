@@ -23,7 +23,7 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOptio
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 RI = "$__rate_interval"
-STAGES = ("parser", "matcher", "storage")  # the consuming stages (the fetcher reads mailboxes)
+STAGES = ("parser", "matcher", "storage", "sender")  # the consuming stages (the fetcher reads mailboxes)
 Query = tuple[str, str]  # (PromQL, legend)
 # Several releases may share one Prometheus: every series selector is filtered by the namespace
 # variable. Its All is the regex .*, which also matches a series with no namespace label (the local
@@ -232,6 +232,24 @@ SERVICE_PANELS: dict[str, list[timeseries.Panel]] = {
               (rate("mailpipe_storage_files_skipped_total", "reason"), "skipped: {{reason}}")),
         graph("Retention", "Rows and objects deleted by retention per second, by kind", "ops",
               (rate("mailpipe_storage_retention_deletions_total", "kind"), "{{kind}}")),
+    ],
+    "sender": [
+        graph("Sent", "Messages the SMTP servers accepted per second, by kind", "ops",
+              (rate("mailpipe_sender_messages_sent_total", "kind"), "{{kind}}")),
+        graph("Not sent now", "Sends deferred (4xx, connection), held (mailbox stopped) and refused (5xx, "
+              "expired; dead-lettered) per second, by reason", "ops",
+              (rate("mailpipe_sender_messages_deferred_total", "reason"), "deferred: {{reason}}"),
+              (rate("mailpipe_sender_messages_held_total", "reason"), "held: {{reason}}"),
+              (rate("mailpipe_sender_messages_refused_total", "reason"), "refused: {{reason}}")),
+        graph("Suppressed", "Autoresponses not sent on purpose per second (loop protection, rate limits)", "ops",
+              (rate("mailpipe_sender_messages_suppressed_total", "reason"), "{{reason}}")),
+        graph("Send duration", "Time of one send: connect, TLS, AUTH and DATA", "s",
+              (quantile(0.5, "mailpipe_sender_send_duration_seconds"), "p50"),
+              (quantile(0.95, "mailpipe_sender_send_duration_seconds"), "p95")),
+        graph("Queue and stopped mailboxes", "Messages waiting in the send ledger, and mailboxes whose sending "
+              "is stopped (fleet-wide)", "short",
+              ("sum by (status) (max by (namespace, status) (mailpipe_sender_queued_messages))", "{{status}}"),
+              (fleet("mailpipe_sender_mailboxes_stopped"), "stopped mailboxes")),
     ],
 }
 

@@ -15,12 +15,13 @@ from mailpipe.common.settings import ServiceSettings
 from mailpipe.fetcher.settings import FetcherSettings
 from mailpipe.matcher.settings import MatcherSettings
 from mailpipe.parser.settings import ParserSettings
+from mailpipe.sender.settings import SenderSettings
 from mailpipe.storage.settings import StorageSettings
 from pydantic import BaseModel, SecretStr
 
 # Every service's settings class: the union of their sections is what values.config can hold.
 SETTINGS_CLASSES: tuple[type[ServiceSettings], ...] = (
-    ServiceSettings, FetcherSettings, ParserSettings, MatcherSettings, StorageSettings)
+    ServiceSettings, FetcherSettings, ParserSettings, MatcherSettings, StorageSettings, SenderSettings)
 
 # Variables the chart sets itself, with the reason; values cannot set them.
 FIXED_BY_CHART = {

@@ -220,8 +220,8 @@ def test_matrix_renders_what_each_file_asks_for() -> None:
     docs = {p.stem: render("-f", str(p)) for p in CI_VALUES}
     kinds = {stem: [d["kind"] for d in rendered] for stem, rendered in docs.items()}
     assert "ScaledObject" not in kinds["defaults"] and "HorizontalPodAutoscaler" not in kinds["defaults"]
-    assert kinds["keda"].count("ScaledObject") == 4 and "HorizontalPodAutoscaler" not in kinds["keda"]
-    assert kinds["hpa"].count("HorizontalPodAutoscaler") == 4 and "ScaledObject" not in kinds["hpa"]
+    assert kinds["keda"].count("ScaledObject") == 5 and "HorizontalPodAutoscaler" not in kinds["keda"]
+    assert kinds["hpa"].count("HorizontalPodAutoscaler") == 5 and "ScaledObject" not in kinds["hpa"]
     assert kinds["strimzi"].count("KafkaTopic") == len(TOPICS)
     assert list(of_kind(docs["strimzi"], "Job")) == ["mp-mailpipe-hooks-migrate"]  # no topic Job
     topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(docs["strimzi"], "KafkaTopic").values()}
@@ -236,7 +236,7 @@ def test_matrix_renders_what_each_file_asks_for() -> None:
     assert "Secret" not in kinds["existing-secret"]
     for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy", "TriggerAuthentication", "Job"):
         assert kind in kinds["everything"], kind
-    assert kinds["defaults"].count("Deployment") == 5  # fetcher, parser, matcher, storage, api; no sender
+    assert kinds["defaults"].count("Deployment") == 6  # fetcher, parser, matcher, storage, sender, api
 
 
 def test_monitoring_objects_carry_what_the_alerts_expect() -> None:
@@ -249,7 +249,7 @@ def test_monitoring_objects_carry_what_the_alerts_expect() -> None:
     scraped = [s for s in of_kind(docs, "Service").values()
                if all(s["metadata"]["labels"].get(k) == v for k, v in monitor["selector"]["matchLabels"].items())]
     assert sorted(s["metadata"]["labels"]["app.kubernetes.io/component"] for s in scraped) == \
-        ["fetcher", "matcher", "parser", "storage"]  # the API has no /metrics
+        ["fetcher", "matcher", "parser", "sender", "storage"]  # the API has no /metrics
     assert {s["metadata"]["labels"][monitor["jobLabel"]] for s in scraped} == {"mailpipe"}
     relabel = monitor["endpoints"][0]["relabelings"]
     assert {"sourceLabels": ["__meta_kubernetes_service_label_app_kubernetes_io_component"],
