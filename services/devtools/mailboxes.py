@@ -52,6 +52,27 @@ def count(user: str, folder: str = "INBOX") -> int:
         return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
 
+def local_smtp() -> dict[str, Any]:
+    """The local Postfix's submission port (STARTTLS verified against the stack's CA, AUTH with the
+    mailbox's login): an account's ``smtp`` for sending through the stack."""
+    return {"host": "localhost", "port": int(stack_env("MAILPIPE_STACK_SUBMISSION_PORT")), "security": "starttls",
+            "ca_file": stack_env("MAILPIPE_STACK_TLS_CA")}
+
+
+def latest_autoreply(user: str) -> Any:
+    """The newest message marked Auto-Submitted in ``user``'s INBOX (an email.message.EmailMessage), or None."""
+    import email
+    from email import policy
+
+    with connect(user) as client:
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search(["HEADER", "Auto-Submitted", "auto-replied"])
+        if not uids:
+            return None
+        raw = client.fetch([max(uids)], ["BODY.PEEK[]"])[max(uids)][b"BODY[]"]
+    return email.message_from_bytes(bytes(raw), policy=policy.default)
+
+
 def local_account(user: str, mailbox_id: str, **fields: Any) -> Account:
     """An account for ``user`` on the local Dovecot, over IMAPS verified against the stack's CA."""
     base: dict[str, Any] = dict(id=mailbox_id, server="localhost", port=int(stack_env("MAILPIPE_STACK_IMAPS_PORT")),

@@ -47,8 +47,8 @@ class Deliverer:
             return self._held(conn, row, stop[0], stop[1], None)
         try:
             account = accounts.load(conn, self.box, row.mailbox_id)
-        except accounts.UnknownMailbox:
-            return Result("refused", "unknown_mailbox", f"no account {row.mailbox_id!r}")
+        except accounts.UnknownMailbox:  # retried (the account may come back) until the row expires
+            return self._held(conn, row, "mailbox_id", "no account has this id", None, self.opts.backoff_base_seconds)
         except accounts.CannotSend as exc:
             return self._held(conn, row, exc.field, exc.reason, accounts.updated_at(conn, row.mailbox_id))
         started = time.monotonic()
@@ -81,19 +81,26 @@ class Deliverer:
             return self._held(conn, row, failure.field, failure.text, account.updated_at)
         if failure.kind == "permanent":
             return Result("refused", "smtp_refused", failure.text)
-        age_hours = (datetime.now(UTC) - row.created_at).total_seconds() / 3600
-        if age_hours >= self.opts.give_up_after_hours:
-            return Result("refused", "expired", f"still failing after {age_hours:.0f} h: {failure.text}")
+        if (expired := self.expired(row, failure.text)) is not None:
+            return expired
         delay = min(self.opts.backoff_base_seconds * 2 ** max(row.attempts - 1, 0), self.opts.backoff_max_seconds)
         ledger.settle(conn, row.outbound_id, "deferred", failure.text, delay)
         metrics.SENDER_DEFERRED.labels(reason=failure.reason).inc()
         log.info("send deferred", extra={**where, "retry_in_seconds": delay})
         return Result("deferred", failure.reason, failure.text)
 
-    def _held(self, conn: Any, row: ledger.Row, field: str, reason: str, account_updated: datetime | None) -> Result:
+    def expired(self, row: ledger.Row, last_error: str) -> Result | None:
+        """A refusal when the row has waited longer than ``give_up_after_hours``, else None."""
+        age_hours = (datetime.now(UTC) - row.created_at).total_seconds() / 3600
+        if age_hours < self.opts.give_up_after_hours:
+            return None
+        return Result("refused", "expired", f"still not sent after {age_hours:.0f} h: {last_error}")
+
+    def _held(self, conn: Any, row: ledger.Row, field: str, reason: str, account_updated: datetime | None,
+              retry_in_seconds: float = 0) -> Result:
         if account_updated is not None:  # a new stop (not one found standing)
             ledger.stop_mailbox(conn, row.mailbox_id, field, reason, account_updated)
-        ledger.settle(conn, row.outbound_id, "held", f"{field}: {reason}")
+        ledger.settle(conn, row.outbound_id, "held", f"{field}: {reason}", retry_in_seconds)
         metrics.SENDER_HELD.labels(reason=field).inc()
         return Result("held", field, reason)
 

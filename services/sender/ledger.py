@@ -66,9 +66,10 @@ def insert(conn: Any, outbound_id: uuid.UUID, mailbox_id: str, kind: str, compos
     suppressed). False when the id was there already (a replay): nothing changes then."""
     cur = conn.execute(
         "INSERT INTO outbound_sends (outbound_id, mailbox_id, kind, recipient, message_id, status, reason, "
-        "attempts, lease_until, envelope_from, recipients, message, source_topic, source_partition, source_offset, "
-        "source_key, source_value, replayed_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
-        "now() + make_interval(secs => %s), %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (outbound_id) DO NOTHING",
+        "attempts, lease_until, next_attempt_at, envelope_from, recipients, message, source_topic, source_partition, "
+        "source_offset, source_key, source_value, replayed_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+        "now() + make_interval(secs => %s), now(), %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (outbound_id) DO NOTHING",
         (outbound_id, mailbox_id, kind, composed.recipient, composed.message_id, status, reason,
          1 if status == "sending" else 0, lease_seconds, composed.envelope_from, composed.recipients,
          composed.message, source.topic, source.partition, source.offset, source.key, source.value,
@@ -157,13 +158,14 @@ def resume(conn: Any, mailbox_id: str) -> bool:
 
 def due(conn: Any, limit: int) -> list[uuid.UUID]:
     """Rows to try again now: deferred ones whose time came, sends whose lease expired (a sender
-    died mid-send), and held ones whose mailbox may send again."""
+    died mid-send), and held ones whose time came and whose mailbox may send again."""
     rows = conn.execute(
         "SELECT s.outbound_id FROM outbound_sends s LEFT JOIN sender_mailboxes m USING (mailbox_id) "
         "LEFT JOIN mailbox_accounts a USING (mailbox_id) "
         "WHERE (s.status = 'deferred' AND s.next_attempt_at <= now()) "
         "OR (s.status = 'sending' AND s.lease_until < now()) "
-        "OR (s.status = 'held' AND (m.stopped_reason IS NULL OR a.updated_at > m.account_updated)) "
+        "OR (s.status = 'held' AND s.next_attempt_at <= now() "
+        "    AND (m.stopped_reason IS NULL OR a.updated_at > m.account_updated)) "
         "ORDER BY s.created_at LIMIT %s", (limit,)).fetchall()
     return [r[0] for r in rows]
 

@@ -57,13 +57,20 @@ class Retrier:
             row = ledger.get(conn, outbound_id)
             if row is None:
                 continue
+            if row.status in ("held", "deferred") and (gone := self.deliverer.expired(row, row.reason or "")):
+                self._dead_letter(row, gone.reason, gone.detail)
+                refused(conn, outbound_id, gone)
+                counts["refused"] = counts.get("refused", 0) + 1
+                continue
             composed = None
             if not row.message:  # held before it could be composed: compose it for the mailbox as it is now
                 try:
                     request = requests.decode(row.source.value)
                     composed = self.composer.compose(request, accounts.load(conn, self.box, row.mailbox_id))
-                except (accounts.CannotSend, accounts.UnknownMailbox, PoisonMessage):
-                    continue  # still cannot: the row stays held (its mailbox's stop says why)
+                except (accounts.CannotSend, accounts.UnknownMailbox, PoisonMessage) as exc:
+                    # still cannot: the row stays held, looked at again after a while
+                    ledger.settle(conn, outbound_id, "held", row.reason or str(exc), self.opts.backoff_base_seconds)
+                    continue
             if not ledger.lease(conn, outbound_id, self.opts.lease_seconds, composed):
                 continue  # someone else took it meanwhile
             leased = ledger.get(conn, outbound_id)

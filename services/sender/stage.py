@@ -90,6 +90,8 @@ class SendStage(Stage):
                 raise PoisonMessage("smtp_refused", row.reason or "refused")  # its dead letter may not have been kept
             try:
                 account = self._account(request)
+            except accounts.UnknownMailbox:
+                raise PoisonMessage("unknown_mailbox", f"no account {request.mailbox_id!r}") from None
             except accounts.CannotSend as exc:
                 raise PoisonMessage("mailbox_cannot_send", f"{exc.field}: {exc.reason}") from None
             if ledger.lease(self.conn, row.outbound_id, self.opts.lease_seconds,
@@ -101,8 +103,11 @@ class SendStage(Stage):
         suppressed = self._suppressed(request)
         try:
             account = self._account(request)
+        except accounts.UnknownMailbox:  # removed, or not added yet: held until it is, or it expires
+            self._hold_uncomposed(request, source, "mailbox_id", "no account has this id", stop=False)
+            return []
         except accounts.CannotSend as exc:
-            self._hold_uncomposed(request, source, exc)
+            self._hold_uncomposed(request, source, exc.field, exc.reason, stop=True)
             return []
         composed = self.composer.compose(request, account)
         stop = None if suppressed else ledger.stopped(self.conn, request.mailbox_id)
@@ -118,24 +123,24 @@ class SendStage(Stage):
                 self._finish(ledger.get(self.conn, request.outbound_id))
         return []
 
-    def _hold_uncomposed(self, request: requests.Request, source: ledger.Source, exc: accounts.CannotSend) -> None:
-        """The mailbox cannot send as configured: keep the request (composed when it can) and stop
-        the mailbox's sending, naming the field."""
+    def _hold_uncomposed(self, request: requests.Request, source: ledger.Source, field: str, why: str,
+                         stop: bool) -> None:
+        """Keep a request its mailbox cannot send now (composed when it can); ``stop``: stop the
+        mailbox's sending too, naming the field (a mailbox without an account is only retried)."""
         empty = Composed(b"", "", "", [_first_recipient(request)])
-        reason = f"{exc.field}: {exc.reason}"
         if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, empty, source, "held",
-                         reason, self.opts.lease_seconds):
-            ledger.stop_mailbox(self.conn, request.mailbox_id, exc.field, exc.reason,
-                                accounts.updated_at(self.conn, request.mailbox_id))
-            metrics.SENDER_HELD.labels(reason=exc.field).inc()
+                         f"{field}: {why}", self.opts.lease_seconds):
+            if stop:
+                ledger.stop_mailbox(self.conn, request.mailbox_id, field, why,
+                                    accounts.updated_at(self.conn, request.mailbox_id))
+            else:
+                ledger.settle(self.conn, request.outbound_id, "held", f"{field}: {why}", self.opts.backoff_base_seconds)
+            metrics.SENDER_HELD.labels(reason=field).inc()
 
     def _account(self, request: requests.Request) -> accounts.SendingAccount:
-        """The mailbox's setup; PoisonMessage for a mailbox nobody added or a sender it does not
-        share with (both replayable once fixed); CannotSend propagates."""
-        try:
-            account = accounts.load(self.conn, self.box, request.mailbox_id)
-        except accounts.UnknownMailbox:
-            raise PoisonMessage("unknown_mailbox", f"no account {request.mailbox_id!r}") from None
+        """The mailbox's setup; PoisonMessage for a sender the mailbox does not share with
+        (replayable once it does); UnknownMailbox and CannotSend propagate."""
+        account = accounts.load(self.conn, self.box, request.mailbox_id)
         payload = request.payload
         if isinstance(payload, OutboundMail) and payload.requested_by is not None:
             who = payload.requested_by

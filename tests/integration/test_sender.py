@@ -46,9 +46,8 @@ DOMAIN = "mailpipe.test"
 
 
 def smtp_settings(**fields: Any) -> dict[str, Any]:
-    """The stack's submission port: STARTTLS verified against the stack's CA, AUTH required."""
-    return {"host": "localhost", "port": int(stack_env("MAILPIPE_STACK_SUBMISSION_PORT")), "security": "starttls",
-            "ca_file": stack_env("MAILPIPE_STACK_TLS_CA"), **fields}
+    """The stack's submission port (STARTTLS verified against the stack's CA, AUTH required)."""
+    return {**mailboxes.local_smtp(), **fields}
 
 
 def add_account(dsn: str, user: str, smtp_password: str | None = None, **fields: Any) -> str:
@@ -243,3 +242,22 @@ def test_a_wrong_smtp_password_stops_only_that_mailbox_until_its_account_is_fixe
         assert retrier.run_once(conn) == {"sent": 2}
         assert ledger.stopped(conn, bad) is None
     assert sorted(m["From"] for m in inbox(customer, 3)) == [f"{bad}@{DOMAIN}"] * 2 + [f"{good}@{DOMAIN}"]
+
+
+def test_mail_for_a_mailbox_without_an_account_is_held_and_sent_once_the_account_exists(
+        pg_dsn: str, unique: str) -> None:
+    """Not dead-lettered: the account may be added after the request (or come back)."""
+    user, customer = f"late-{unique}", f"cust-{unique}"
+    record = autoreply_record(user, f"{customer}@example.org")
+    stage(pg_dsn).handle(record)
+    reply_id = autoreply_id(uuid.UUID(record.key.decode()))  # type: ignore[union-attr]
+    row = row_of(pg_dsn, reply_id)
+    assert (row.status, row.attempts, row.message) == ("held", 0, b"") and "no account" in (row.reason or "")
+    add_account(pg_dsn, user)
+    retrier = Retrier(lambda: psycopg.connect(pg_dsn, autocommit=True), box(), SenderOptions(), producer=None)  # type: ignore[arg-type]
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert retrier.run_once(conn) == {}  # held for backoff_base_seconds before it is looked at again
+        conn.execute("UPDATE outbound_sends SET next_attempt_at = now()")
+        assert retrier.run_once(conn) == {"sent": 1}
+    [got] = inbox(customer, 1)
+    assert got["From"] == f"{user}@{DOMAIN}" and got["Auto-Submitted"] == "auto-replied"
