@@ -15,7 +15,7 @@ WITH_ENV := set -a && . $(ENV_FILE) && set +a &&
 help:
 	@echo "make demo    install what is missing, start the stack, run the pipeline on a demo mailbox"
 	@echo "make test    every test, against the real local stack"
-	@echo "make up | down | status | logs | clean    the local stack (Kafka, PostgreSQL, S3, Dovecot)"
+	@echo "make up | down | status | logs | clean    the local stack (Kafka, PostgreSQL, S3, Dovecot, Postfix, Prometheus)"
 	@echo "make bench   benchmarks (never part of make test)"
 	@echo "make image   the one OCI image of every service, built daemonless (buildah), its size printed"
 	@echo "make test-deploy    the image, the Helm chart and the dashboards and alerts, checked by their real tools"

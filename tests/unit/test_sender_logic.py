@@ -137,3 +137,13 @@ def test_who_may_send_from_a_mailbox(options: SendingOptions, user: str | None, 
                                      allowed: bool) -> None:
     assert options.may_send(user, teams, "owner") is allowed
     assert Requester(user_id=user or "x", team_ids=teams)  # the request model takes the same facts
+
+
+def test_every_example_of_the_senders_topics_is_read() -> None:
+    """The contract: what the matcher and CRM backends are told to produce, the sender reads."""
+    from mailpipe.common.topics import SCHEMAS_DIR
+
+    examples = sorted((SCHEMAS_DIR / "examples").glob("mail.autoreply.v1/*.json")) + sorted(
+        (SCHEMAS_DIR / "examples").glob("mail.outbound.v1/*.json"))
+    kinds = {requests.decode(p.read_bytes()).kind for p in examples}
+    assert len(examples) >= 3 and kinds == {"autoreply", "out_of_office", "crm"}
