@@ -60,6 +60,10 @@ class SendingAccount:
     from_address: str
     updated_at: datetime
     via_default: str | None = None  # the default outbound account's id when its server is used
+    # the default account's own address when its server is used: the envelope sender and the
+    # Sender header (RFC 5322 §3.6.2: the agent that sends on the From's behalf), so bounces and
+    # the server's sender checks go to the account that logged in
+    on_behalf_of: str | None = None
 
 
 class CannotSend(Exception):
@@ -84,7 +88,7 @@ def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
     if row is None:
         raise UnknownMailbox(mailbox_id)
     mailbox = StoredSending.model_validate(row[0])
-    server, secrets_token, login_of, via = mailbox.smtp, row[1], mailbox, None
+    server, secrets_token, login_of, via, agent = mailbox.smtp, row[1], mailbox, None, None
     if server is None:
         if not mailbox.sending.use_default_account:
             raise CannotSend("smtp", "the mailbox has no outgoing server (set smtp, or sending.use_default_account)")
@@ -95,13 +99,15 @@ def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
         login_of = StoredSending.model_validate(found[0])
         server, secrets_token, via = login_of.smtp, found[1], login_of.id
         assert server is not None  # a default account has smtp (the account model requires it)
+        agent = server.from_address or login_of.address
     secrets = box.open_json(bytes(secrets_token))
     password = secrets.get("smtp_password") or secrets.get("password")
     # The mailbox's own address is its From; its own server may name another (a relay login).
     sender = (server.from_address if via is None else None) or mailbox.address
     if not sender:
         raise CannotSend("smtp.from_address", "no From address: set email or smtp.from_address")
-    return SendingAccount(mailbox, server, server.username or login_of.username, password, sender, row[2], via)
+    return SendingAccount(mailbox, server, server.username or login_of.username, password, sender, row[2], via,
+                          agent if agent != sender else None)
 
 
 def own_addresses(conn: Any) -> frozenset[str]:

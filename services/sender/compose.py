@@ -72,10 +72,14 @@ def compose_autoreply(reply: Autoreply, outbound_id: uuid.UUID, from_address: st
 
 
 def compose_outbound(mail: OutboundMail, from_address: str, from_name: str, reply_to: str | None,
-                     signature: Signature | None, now: datetime) -> Composed:
+                     signature: Signature | None, now: datetime, on_behalf_of: str | None = None) -> Composed:
     """The CRM's mail: its own content plus the signature, and the group address as Reply-To when
-    it answers a case (reference 001). Bcc recipients are in the envelope only."""
+    it answers a case (reference 001). Bcc recipients are in the envelope only. ``on_behalf_of``:
+    the address of the account whose server sends it (the default outbound account), which
+    becomes the Sender header and the envelope sender."""
     msg = _headers(mail.outbound_id, from_address, from_name, mail.to, mail.cc, mail.subject, now)
+    if on_behalf_of:
+        msg["Sender"] = on_behalf_of
     if reply_to:
         msg["Reply-To"] = reply_to
     _thread(msg, mail.in_reply_to, mail.references)
@@ -90,7 +94,7 @@ def compose_outbound(mail: OutboundMail, from_address: str, from_name: str, repl
             body = f'{body}\n<div class="signature">-- <br>{sig}</div>'
         msg.add_alternative(body, subtype="html")
     recipients = [a.address for a in [*mail.to, *mail.cc, *mail.bcc]]
-    return Composed(msg.as_bytes(policy=SMTP), msg["Message-ID"], from_address,
+    return Composed(msg.as_bytes(policy=SMTP), msg["Message-ID"], on_behalf_of or from_address,
                     list(dict.fromkeys(recipients)))
 
 

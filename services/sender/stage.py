@@ -41,7 +41,8 @@ class Composer:
             return compose_autoreply(payload, request.outbound_id, account.from_address, name, self.clock())
         reply_to = account.mailbox.address if payload.case_id else None  # reference 001: the group address
         return compose_outbound(payload, account.from_address, name, reply_to,
-                                self._signature(account) if payload.signature else None, self.clock())
+                                self._signature(account) if payload.signature else None, self.clock(),
+                                account.on_behalf_of)
 
     def _signature(self, account: accounts.SendingAccount) -> Signature | None:
         options = account.mailbox.sending

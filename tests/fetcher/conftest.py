@@ -134,3 +134,20 @@ def message(n: int, tag: str, body: str = "hello", extra_headers: str = "") -> b
     return (f"Message-ID: <m{n}-{tag}@mailpipe.test>\r\nFrom: Alice <alice@acme.example>\r\n"
             f"To: sales@mailpipe.test\r\nSubject: message {n} {tag}\r\n{extra_headers}"
             f"Date: Mon, 5 Oct 2026 10:00:00 +0000\r\n\r\n{body}\r\n").encode()
+
+
+@pytest.fixture
+def run(world: FetchWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """``mailpipe <argv>`` in-process against this test's world: (exit status, stdout, stderr)."""
+    from mailpipe import cli
+
+    monkeypatch.setenv("MAILPIPE_POSTGRES__DSN", world.dsn)
+    monkeypatch.setenv("MAILPIPE_FETCH__RAW_TOPIC", world.topic)
+    monkeypatch.setenv("BOX_PASSWORD", stack_env("MAILPIPE_STACK_MAIL_PASSWORD"))
+    monkeypatch.setenv("WRONG_PASSWORD", "not-the-password")
+
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return invoke

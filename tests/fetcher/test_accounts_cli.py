@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from mailpipe import cli
 from mailpipe.devtools import mailboxes
 from mailpipe.fetcher.accounts.secrets import generate_key
 
@@ -19,20 +18,6 @@ from tests.fetcher.conftest import FetchWorld, message
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.s3, pytest.mark.imap]
 PASSWORD = "mailpipe-test"  # the only password the test Dovecot accepts
-
-
-@pytest.fixture
-def run(world: FetchWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("MAILPIPE_POSTGRES__DSN", world.dsn)
-    monkeypatch.setenv("MAILPIPE_FETCH__RAW_TOPIC", world.topic)
-    monkeypatch.setenv("BOX_PASSWORD", PASSWORD)
-    monkeypatch.setenv("WRONG_PASSWORD", "not-the-password")
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        code = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return invoke
 
 
 def imaps_flags(user: str) -> list[str]:

@@ -261,3 +261,63 @@ def test_mail_for_a_mailbox_without_an_account_is_held_and_sent_once_the_account
         assert retrier.run_once(conn) == {"sent": 1}
     [got] = inbox(customer, 1)
     assert got["From"] == f"{user}@{DOMAIN}" and got["Auto-Submitted"] == "auto-replied"
+
+
+def test_a_mailbox_without_a_server_sends_through_the_default_outbound_account(pg_dsn: str, unique: str) -> None:
+    """References 001/003/004: the system's outgoing account sends for the mailbox; From stays the
+    mailbox's, Sender and the envelope are the account that logged in (Postfix lets a login send
+    only as itself), and an autoresponse keeps the null reverse-path."""
+    default = add_account(pg_dsn, f"main-{unique}", sending={"default_account": True})
+    box_ = add_account(pg_dsn, f"team-{unique}", smtp=None, sending={"use_default_account": True})
+    customer = f"cust-{unique}"
+    mail = OutboundMail(outbound_id=uuid.uuid4(), mailbox_id=box_, to=[Address(address=f"{customer}@example.org")],
+                        subject="From the team", text_body="Hello.")
+    s = stage(pg_dsn)
+    s.handle(outbound_record(mail))
+    s.handle(autoreply_record(box_, f"{customer}@example.org"))
+    got = {m["Subject"]: m for m in inbox(customer, 2)}
+    crm, auto = got["From the team"], got["Re: Broken pallet"]
+    assert crm["From"] == auto["From"] == f"{box_}@{DOMAIN}"
+    assert crm["Sender"] == f"{default}@{DOMAIN}" and crm["Return-Path"] == f"<{default}@{DOMAIN}>"
+    assert auto["Return-Path"] == "<>" and auto["Sender"] is None
+
+
+def test_only_the_owner_and_those_it_is_shared_with_may_send_from_a_mailbox(pg_dsn: str, unique: str) -> None:
+    from mailpipe.common.messages import Requester
+
+    box_ = add_account(pg_dsn, f"shared-{unique}", options={"owner_user": "u-owner"},
+                       sending={"shared": True, "shared_teams": ["t-support"]})
+    customer = f"cust-{unique}"
+
+    def mail(user: str, teams: list[str]) -> OutboundMail:
+        return OutboundMail(outbound_id=uuid.uuid4(), mailbox_id=box_, to=[Address(address=f"{customer}@example.org")],
+                            subject=f"from {user}", text_body="Hi.",
+                            requested_by=Requester(user_id=user, team_ids=teams))
+
+    s = stage(pg_dsn)
+    with pytest.raises(PoisonMessage) as refused:
+        s.handle(outbound_record(mail("u-sales", ["t-sales"])))
+    assert refused.value.reason == "not_permitted"
+    s.handle(outbound_record(mail("u-owner", [])))
+    s.handle(outbound_record(mail("u-agent", ["t-support"])))
+    assert sorted(m["Subject"] for m in inbox(customer, 2)) == ["from u-agent", "from u-owner"]
+
+
+def test_sender_status_and_resume(pg_dsn: str, unique: str, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """What an operator sees of a stopped mailbox, and resuming it."""
+    import json
+
+    from mailpipe import cli
+
+    bad = add_account(pg_dsn, f"bad-{unique}", smtp_password="not-the-password")
+    stage(pg_dsn).handle(autoreply_record(bad, f"cust-{unique}@example.org"))
+    monkeypatch.setenv("MAILPIPE_POSTGRES__DSN", pg_dsn)
+    assert cli.main(["sender", "status"]) == 0
+    [state] = json.loads(capsys.readouterr().out)
+    assert (state["mailbox_id"], state["stopped_field"], state["held"]) == (bad, "smtp.password", 1)
+    assert "not-the-password" not in json.dumps(state)
+    assert cli.main(["sender", "resume", bad]) == 0
+    assert json.loads(capsys.readouterr().out) == {"mailbox": bad, "resumed": True}
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert ledger.stopped(conn, bad) is None and len(ledger.due(conn, 10)) == 1  # tried again next round
