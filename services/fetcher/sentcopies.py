@@ -13,10 +13,14 @@ import logging
 from typing import Any
 
 from .accounts.model import Account
+from .errors import MailboxUnavailable
 from .sources.imap import ImapMailSource
 
 log = logging.getLogger(__name__)
 BATCH = 100
+# failures of the connection, not of the copy: the run fails (and retries) as for a read
+_CONNECTION = ("connection_lost", "connection_refused", "timeout", "host_unknown", "tls_handshake",
+               "certificate_untrusted", "auth_failed")
 
 
 def sent_folder(account: Account) -> str | None:
@@ -33,6 +37,8 @@ def pending(conn: Any, mailbox_id: str) -> list[tuple[Any, str, bytes]]:
 
 
 def done(conn: Any, outbound_id: Any, outcome: str) -> None:
+    """Record what became of a copy (appended, already_there, folder_missing, append_refused,
+    no_sent_folder, pop3): it is not tried again."""
     conn.execute("UPDATE sent_copies SET done_at = now(), outcome = %s WHERE outbound_id = %s",
                  (outcome, outbound_id))
 
@@ -47,10 +53,19 @@ def append_pending(conn: Any, account: Account, src: ImapMailSource | None) -> i
         if src is None or folder is None:
             done(conn, outbound_id, "pop3" if src is None else "no_sent_folder")
             continue
-        if src.call(src.client.folder_exists, folder) and _already_there(src, folder, message_id):
+        if not src.call(src.client.folder_exists, folder):
+            done(conn, outbound_id, f"folder_missing: {folder}")  # the role names a folder the server lacks
+            continue
+        if _already_there(src, folder, message_id):
             done(conn, outbound_id, "already_there")
             continue
-        src.call(src.client.append, folder, message, flags=[b"\\Seen"])
+        try:
+            src.call(src.client.append, folder, message, flags=[b"\\Seen"])
+        except MailboxUnavailable as exc:
+            if exc.kind in _CONNECTION:
+                raise  # the run fails and backs off like any read; the copy waits for the next run
+            done(conn, outbound_id, f"append_refused: {exc.cause}"[:300])  # over quota, too large: not the run's
+            continue
         done(conn, outbound_id, "appended")
         appended += 1
     if appended:

@@ -106,6 +106,8 @@ class Deliverer:
 
 
 def refused(conn: Any, row_id: Any, result: Result) -> None:
-    """Record a refusal (after its dead letter is durable) and count it."""
+    """Record a refusal and count it. The retry loop calls it once its dead letter is acknowledged;
+    the stage before the runner dead-letters the record, and a replay of that record finds the row
+    refused and dead-letters it again (stage.py), so the dead letter is never lost."""
     ledger.settle(conn, row_id, "refused", f"{result.reason}: {result.detail}")
     metrics.SENDER_REFUSED.labels(reason=result.reason).inc()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email import errors
 from typing import Any
 
 from ..common import metrics
@@ -35,6 +36,14 @@ class Composer:
         self.opts, self.clock = opts, clock
 
     def compose(self, request: requests.Request, account: accounts.SendingAccount) -> Composed:
+        """The message for the mailbox as configured now; PoisonMessage("message_unsendable") for
+        content no SMTP message can carry (an address or header the email package refuses)."""
+        try:
+            return self._compose(request, account)
+        except (ValueError, TypeError, IndexError, errors.MessageError) as exc:
+            raise PoisonMessage("message_unsendable", f"{type(exc).__name__}: {exc}") from None
+
+    def _compose(self, request: requests.Request, account: accounts.SendingAccount) -> Composed:
         name = account.mailbox.name
         payload = request.payload
         if isinstance(payload, Autoreply):
@@ -88,7 +97,9 @@ class SendStage(Stage):
                 self._finish(ledger.get(self.conn, row.outbound_id))
         elif row.status == "refused":
             if source.replayed_from is None or source.replayed_from == row.source.replayed_from:
-                raise PoisonMessage("smtp_refused", row.reason or "refused")  # its dead letter may not have been kept
+                # the same record again (a crash before its commit): its dead letter may not have been kept
+                reason, _, detail = (row.reason or "smtp_refused: refused").partition(": ")
+                raise PoisonMessage(reason, detail)
             try:
                 account = self._account(request)
             except accounts.UnknownMailbox:

@@ -321,3 +321,24 @@ def test_sender_status_and_resume(pg_dsn: str, unique: str, monkeypatch: pytest.
     assert json.loads(capsys.readouterr().out) == {"mailbox": bad, "resumed": True}
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         assert ledger.stopped(conn, bad) is None and len(ledger.due(conn, 10)) == 1  # tried again next round
+
+
+def test_a_copy_for_a_sent_folder_the_server_lacks_is_recorded_and_does_not_stop_the_run(
+        pg_dsn: str, unique: str) -> None:
+    from mailpipe.fetcher import sentcopies
+    from mailpipe.fetcher.accounts.model import Folder
+    from mailpipe.fetcher.sources.imap import ImapMailSource
+
+    group, customer = f"grp-{unique}", f"cust-{unique}"
+    folders = [Folder(name="INBOX", role="inbox"), Folder(name="Sent Items", role="sent")]  # never created
+    add_account(pg_dsn, group, folders=folders)
+    mail = OutboundMail(outbound_id=uuid.uuid4(), mailbox_id=group, to=[Address(address=f"{customer}@example.org")],
+                        subject="Hello", text_body="Hi.")
+    stage(pg_dsn).handle(outbound_record(mail))
+    account = mailboxes.local_account(group, group, folders=folders)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn, ImapMailSource(
+            account, stack_env("MAILPIPE_STACK_MAIL_PASSWORD"), 20) as src:
+        assert sentcopies.append_pending(conn, account, src) == 0
+        outcome = conn.execute("SELECT outcome FROM sent_copies").fetchone()[0]
+        assert sentcopies.pending(conn, group) == []
+    assert outcome == "folder_missing: Sent Items"

@@ -147,3 +147,20 @@ def test_every_example_of_the_senders_topics_is_read() -> None:
         (SCHEMAS_DIR / "examples").glob("mail.outbound.v1/*.json"))
     kinds = {requests.decode(p.read_bytes()).kind for p in examples}
     assert len(examples) >= 3 and kinds == {"autoreply", "out_of_office", "crm"}
+
+
+@pytest.mark.parametrize("address", ["jörg@exämple.org", "a@b.test\r\nBcc: victim@x.test"])
+def test_an_address_no_smtp_message_can_carry_is_poison_not_a_crash(address: str) -> None:
+    """A non-ASCII local part (the stack's Postfix offers no SMTPUTF8) or a header injection: the
+    request is dead-lettered with the reason, nothing is sent."""
+    from mailpipe.common.smtp import SmtpConfig
+    from mailpipe.sender.accounts import SendingAccount, StoredSending
+    from mailpipe.sender.settings import SenderOptions
+    from mailpipe.sender.stage import Composer
+
+    account = SendingAccount(StoredSending(id="m", username="m@x.test"), SmtpConfig(host="h"), "m@x.test", None,
+                             "m@x.test", NOW)
+    request = requests.Request(_reply(to=Address(address=address)), uuid.uuid4(), "autoreply")
+    with pytest.raises(PoisonMessage) as caught:
+        Composer(SenderOptions()).compose(request, account)
+    assert caught.value.reason == "message_unsendable"
