@@ -13,7 +13,6 @@ from mailpipe.fetcher import leases
 
 from tests.conftest import stack_env
 from tests.fetcher.conftest import FetchWorld, message
-from tests.fetcher.test_accounts_cli import run  # noqa: F401  (the CLI fixture)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.s3, pytest.mark.imap]
 
