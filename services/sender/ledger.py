@@ -95,6 +95,14 @@ def lease(conn: Any, outbound_id: uuid.UUID, lease_seconds: float, composed: Com
     return bool(cur.rowcount)
 
 
+def store_message(conn: Any, outbound_id: uuid.UUID, composed: Composed) -> None:
+    """The bytes and envelope of a row composed only now (it was held before it could be); the
+    row is leased to the caller."""
+    conn.execute("UPDATE outbound_sends SET message = %s, envelope_from = %s, recipients = %s, message_id = %s "
+                 "WHERE outbound_id = %s AND status = 'sending'",
+                 (composed.message, composed.envelope_from, composed.recipients, composed.message_id, outbound_id))
+
+
 def mark_sent(conn: Any, row: Row, refused_recipients: dict[str, str]) -> None:
     """The server accepted it: never sent again. In the same transaction: its Sent-folder copy is
     queued, the mailbox's counters move, and the fetcher is asked to run the mailbox soon (it

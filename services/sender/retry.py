@@ -20,7 +20,7 @@ from ..common.runtime.dlq import dead_letter
 from ..common.runtime.ports import ProducerPort, Record
 from ..common.secretbox import SealedBox
 from . import accounts, ledger, requests
-from .delivery import Deliverer, refused
+from .delivery import Deliverer, Result, refused
 from .settings import SenderOptions
 from .stage import Composer
 
@@ -51,37 +51,42 @@ class Retrier:
                 conn = None
 
     def run_once(self, conn: Any) -> dict[str, int]:
-        """Try every due row once; returns the outcomes counted."""
+        """Try every due row once; returns the outcomes counted. Each row is leased first, so two
+        replicas' loops never act on one row together."""
         counts: dict[str, int] = {}
         for outbound_id in ledger.due(conn, self.batch):
             row = ledger.get(conn, outbound_id)
-            if row is None:
-                continue
-            if row.status in ("held", "deferred") and (gone := self.deliverer.expired(row, row.reason or "")):
-                self._dead_letter(row, gone.reason, gone.detail)
-                refused(conn, outbound_id, gone)
-                counts["refused"] = counts.get("refused", 0) + 1
-                continue
-            composed = None
-            if not row.message:  # held before it could be composed: compose it for the mailbox as it is now
-                try:
-                    request = requests.decode(row.source.value)
-                    composed = self.composer.compose(request, accounts.load(conn, self.box, row.mailbox_id))
-                except (accounts.CannotSend, accounts.UnknownMailbox, PoisonMessage) as exc:
-                    # still cannot: the row stays held, looked at again after a while
-                    ledger.settle(conn, outbound_id, "held", row.reason or str(exc), self.opts.backoff_base_seconds)
-                    continue
-            if not ledger.lease(conn, outbound_id, self.opts.lease_seconds, composed):
+            if row is None or not ledger.lease(conn, outbound_id, self.opts.lease_seconds):
                 continue  # someone else took it meanwhile
-            leased = ledger.get(conn, outbound_id)
-            assert leased is not None
-            result = self.deliverer.attempt(conn, leased)
+            result = self._expired(conn, row) or self._attempt(conn, row)
+            if result is None:
+                continue
             if result.status == "refused":
-                self._dead_letter(leased, result.reason, result.detail)
+                self._dead_letter(row, result.reason, result.detail)
                 refused(conn, outbound_id, result)
             counts[result.status] = counts.get(result.status, 0) + 1
         self._gauges(conn)
         return counts
+
+    def _expired(self, conn: Any, row: ledger.Row) -> Result | None:
+        """The refusal of a row that has waited past ``give_up_after_hours`` (a send that died in
+        the acceptance window that long ago is not repeated either)."""
+        return self.deliverer.expired(row, row.reason or "")
+
+    def _attempt(self, conn: Any, row: ledger.Row) -> Result | None:
+        """Send the leased row, composed first when it was held before it could be; None when it
+        still cannot be composed (held again, looked at after ``backoff_base_seconds``)."""
+        if not row.message:
+            try:
+                request = requests.decode(row.source.value)
+                composed = self.composer.compose(request, accounts.load(conn, self.box, row.mailbox_id))
+            except (accounts.CannotSend, accounts.UnknownMailbox, PoisonMessage) as exc:
+                ledger.settle(conn, row.outbound_id, "held", row.reason or str(exc), self.opts.backoff_base_seconds)
+                return None
+            ledger.store_message(conn, row.outbound_id, composed)
+        leased = ledger.get(conn, row.outbound_id)
+        assert leased is not None
+        return self.deliverer.attempt(conn, leased)
 
     def _dead_letter(self, row: ledger.Row, reason: str, detail: str) -> None:
         src = row.source
