@@ -34,11 +34,15 @@ CREATE TABLE outbound_sends (
     created_at      timestamptz NOT NULL DEFAULT now(),
     sent_at         timestamptz
 );
-CREATE INDEX outbound_sends_recent ON outbound_sends (mailbox_id, recipient, kind, sent_at) WHERE status = 'sent';
+-- the rate limits count what was sent or is on its way to a recipient, by when it was asked for
+CREATE INDEX outbound_sends_recent ON outbound_sends (mailbox_id, recipient, kind, created_at)
+    WHERE status IN ('sending', 'sent', 'deferred', 'held');
 CREATE INDEX outbound_sends_due ON outbound_sends (next_attempt_at) WHERE status IN ('deferred', 'held', 'sending');
+CREATE INDEX outbound_sends_unsettled ON outbound_sends (created_at) WHERE status IN ('deferred', 'held', 'sending');
 
 -- A mailbox whose server refused our configuration (authentication, TLS): its sending stops, with
--- the reason, until its account changes (`mailpipe accounts set`) or `mailpipe sender resume`.
+-- the reason, until an account changes (its own, or the default outbound account it sends through:
+-- account_updated is when any account last changed) or `mailpipe sender resume`.
 CREATE TABLE sender_mailboxes (
     mailbox_id      text        PRIMARY KEY,
     stopped_reason  text,
@@ -60,3 +64,8 @@ CREATE TABLE sent_copies (
     outcome         text                    -- appended, already_there, no_sent_folder, pop3
 );
 CREATE INDEX sent_copies_pending ON sent_copies (mailbox_id) WHERE done_at IS NULL;
+
+-- At most one default outbound account (`mailpipe accounts` says so by name before it saves; this
+-- holds it against two saves at once).
+CREATE UNIQUE INDEX mailbox_accounts_one_default_outbound ON mailbox_accounts ((true))
+    WHERE config->'sending'->>'default_account' = 'true';

@@ -12,13 +12,16 @@ class PoisonMessage(Exception):
     """This record can never be processed: dead-letter it with ``reason`` and move on.
 
     ``reason`` is a short token from a closed set (it becomes a metric label and a DLQ header);
-    ``detail`` is free text for the operator.
+    ``detail`` is free text for the operator. ``expected``: an outcome of the record's own
+    (a 5xx an SMTP server gave this message), not a sign that something systemic is wrong, so it
+    does not count towards the runtime's dead-letter ratio.
     """
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", expected: bool = False) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.expected = expected
 
 
 class TransientError(Exception):

@@ -62,8 +62,13 @@ class SmtpFailure(Exception):
 
 
 def tls_context(config: SmtpConfig) -> ssl.SSLContext:
-    """Verifying (with the custom CA if any) unless verification is turned off for this server."""
-    ctx = ssl.create_default_context(cafile=config.ca_file)
+    """Verifying (with the custom CA if any) unless verification is turned off for this server.
+    Raises SmtpFailure (configuration, ``smtp.ca_file``) when the CA file cannot be read."""
+    try:
+        ctx = ssl.create_default_context(cafile=config.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise SmtpFailure("configuration", "tls", "smtp.ca_file",
+                          f"cannot read the CA file {config.ca_file!r}: {exc.strerror or exc}") from None
     if not config.verify_certificate:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -93,19 +98,32 @@ def open_smtp(config: SmtpConfig, username: str, password: str | None, timeout: 
             if not client.has_extn("auth"):
                 raise SmtpFailure("configuration", "auth", "smtp.auth", "the server offers no AUTH on this "
                                   "connection (it may want STARTTLS first, or auth none)")
-            client.login(username, password or "")
+            _login(client, username, password or "")
     except Exception as exc:
         close_quietly(client)
         raise classify(exc, config) from None
     return client
 
 
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    try:
+        client.login(username, password)
+    except UnicodeError:  # its message would quote the character and its position in the password
+        raise SmtpFailure("configuration", "auth", "smtp.password", "the password or username has characters "
+                          "SMTP AUTH cannot carry here (smtplib sends them as ASCII)") from None
+
+
 def send(client: smtplib.SMTP, config: SmtpConfig, envelope_from: str, recipients: list[str],
-         message: bytes) -> dict[str, str]:
+         message: bytes, data_timeout: float | None = None) -> dict[str, str]:
     """Send ``message`` as is; returns the recipients the server refused while accepting the
     others (address -> reply), empty when all were accepted. ``envelope_from`` '' is the null
-    reverse-path. Raises SmtpFailure when the server took the message for nobody."""
+    reverse-path. ``data_timeout``: how long to wait for each reply of the transaction, the one to
+    the final "." included (RFC 5321 §4.5.3.2 gives servers 5 to 10 minutes: a shorter wait would
+    give up on mail the server then accepts, and send it again). Raises SmtpFailure when the
+    server took the message for nobody."""
     try:
+        if data_timeout is not None and client.sock is not None:
+            client.sock.settimeout(data_timeout)
         refused = client.sendmail(envelope_from, recipients, message)
     except Exception as exc:
         raise classify(exc, config) from None
@@ -137,7 +155,8 @@ def classify(exc: BaseException, config: SmtpConfig) -> SmtpFailure:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return SmtpFailure("configuration", "auth", "smtp.password", f"authentication failed: {_reply(exc)}",
                            exc.smtp_code)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
+    if isinstance(exc, smtplib.SMTPNotSupportedError) or (
+            type(exc) is smtplib.SMTPException and "authentication method" in str(exc).lower()):
         return SmtpFailure("configuration", "auth", "smtp.auth", f"{_text(exc)} (on {where})")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         replies = list(exc.recipients.values())

@@ -56,7 +56,7 @@ def append_pending(conn: Any, account: Account, src: ImapMailSource | None) -> i
         if not src.call(src.client.folder_exists, folder):
             done(conn, outbound_id, f"folder_missing: {folder}")  # the role names a folder the server lacks
             continue
-        if _already_there(src, folder, message_id):
+        if message_id and _already_there(src, folder, message_id):  # (an empty id would match every message)
             done(conn, outbound_id, "already_there")
             continue
         try:

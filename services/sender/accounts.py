@@ -67,11 +67,12 @@ class SendingAccount:
 
 
 class CannotSend(Exception):
-    """The mailbox cannot send as configured: ``field`` names the setting, ``reason`` says why."""
+    """The mailbox cannot send as configured: ``field`` names the setting, ``reason`` says why;
+    ``mailbox`` is what is stored of it (its sharing still decides who may ask)."""
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, mailbox: StoredSending) -> None:
         super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
+        self.field, self.reason, self.mailbox = field, reason, mailbox
 
 
 class UnknownMailbox(Exception):
@@ -91,11 +92,12 @@ def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
     server, secrets_token, login_of, via, agent = mailbox.smtp, row[1], mailbox, None, None
     if server is None:
         if not mailbox.sending.use_default_account:
-            raise CannotSend("smtp", "the mailbox has no outgoing server (set smtp, or sending.use_default_account)")
+            raise CannotSend("smtp", "the mailbox has no outgoing server (set smtp, or sending.use_default_account)",
+                             mailbox)
         found = conn.execute(_SELECT + "WHERE config->'sending'->>'default_account' = 'true' LIMIT 1").fetchone()
         if found is None:
             raise CannotSend("sending.use_default_account", "no account is the default outbound account "
-                             "(set sending.default_account on one)")
+                             "(set sending.default_account on one)", mailbox)
         login_of = StoredSending.model_validate(found[0])
         server, secrets_token, via = login_of.smtp, found[1], login_of.id
         assert server is not None  # a default account has smtp (the account model requires it)
@@ -105,7 +107,7 @@ def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
     # The mailbox's own address is its From; its own server may name another (a relay login).
     sender = (server.from_address if via is None else None) or mailbox.address
     if not sender:
-        raise CannotSend("smtp.from_address", "no From address: set email or smtp.from_address")
+        raise CannotSend("smtp.from_address", "no From address: set email or smtp.from_address", mailbox)
     return SendingAccount(mailbox, server, server.username or login_of.username, password, sender, row[2], via,
                           agent if agent != sender else None)
 
@@ -116,6 +118,8 @@ def own_addresses(conn: Any) -> frozenset[str]:
     return frozenset(r[0] for r in rows if r[0] and "@" in r[0])
 
 
-def updated_at(conn: Any, mailbox_id: str) -> datetime | None:
-    row = conn.execute("SELECT updated_at FROM mailbox_accounts WHERE mailbox_id = %s", (mailbox_id,)).fetchone()
+def latest_change(conn: Any) -> datetime | None:
+    """When any account last changed: a stop records it, and any later change (the mailbox's own,
+    or the default outbound account's it sends through) lets the mailbox try again."""
+    row = conn.execute("SELECT max(updated_at) FROM mailbox_accounts").fetchone()
     return row[0] if row else None

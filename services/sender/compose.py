@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP as _SMTP
 from email.utils import format_datetime
 
 from ..common.messages import Address, Autoreply, OutboundMail
 
+# Bodies go as quoted-printable or base64, never raw 8-bit: smtplib.sendmail does not announce
+# BODY=8BITMIME, and a server without it may mangle 8-bit lines.
+SMTP = _SMTP.clone(cte_type="7bit")
 _NAMESPACE = uuid.UUID("5b7f2e1c-6a1d-4c8e-9b0f-3d2a7c4e8f15")  # never change: ids must stay the same
 
 

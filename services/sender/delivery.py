@@ -50,7 +50,7 @@ class Deliverer:
         except accounts.UnknownMailbox:  # retried (the account may come back) until the row expires
             return self._held(conn, row, "mailbox_id", "no account has this id", None, self.opts.backoff_base_seconds)
         except accounts.CannotSend as exc:
-            return self._held(conn, row, exc.field, exc.reason, accounts.updated_at(conn, row.mailbox_id))
+            return self._held(conn, row, exc.field, exc.reason, accounts.latest_change(conn))
         started = time.monotonic()
         try:
             refused = self._send(account, row)
@@ -68,7 +68,8 @@ class Deliverer:
     def _send(self, account: accounts.SendingAccount, row: ledger.Row) -> dict[str, str]:
         client = smtp.open_smtp(account.smtp, account.username, account.password, self.opts.timeout_seconds)
         try:
-            return smtp.send(client, account.smtp, row.envelope_from, row.recipients, row.message)
+            return smtp.send(client, account.smtp, row.envelope_from, row.recipients, row.message,
+                             self.opts.data_timeout_seconds)
         finally:
             smtp.close_quietly(client)
 
@@ -78,13 +79,13 @@ class Deliverer:
                  "field": failure.field, "code": failure.code, "error": failure.text}
         if failure.kind == "configuration":
             log.warning("mailbox sending stopped", extra=where)
-            return self._held(conn, row, failure.field, failure.text, account.updated_at)
+            return self._held(conn, row, failure.field, failure.text, accounts.latest_change(conn))
         if failure.kind == "permanent":
             return Result("refused", "smtp_refused", failure.text)
         if (expired := self.expired(row, failure.text)) is not None:
             return expired
         delay = min(self.opts.backoff_base_seconds * 2 ** max(row.attempts - 1, 0), self.opts.backoff_max_seconds)
-        ledger.settle(conn, row.outbound_id, "deferred", failure.text, delay)
+        ledger.settle(conn, row.outbound_id, "deferred", f"{failure.reason}: {failure.text}", delay, row.attempts)
         metrics.SENDER_DEFERRED.labels(reason=failure.reason).inc()
         log.info("send deferred", extra={**where, "retry_in_seconds": delay})
         return Result("deferred", failure.reason, failure.text)
@@ -100,14 +101,14 @@ class Deliverer:
               retry_in_seconds: float = 0) -> Result:
         if account_updated is not None:  # a new stop (not one found standing)
             ledger.stop_mailbox(conn, row.mailbox_id, field, reason, account_updated)
-        ledger.settle(conn, row.outbound_id, "held", f"{field}: {reason}", retry_in_seconds)
+        ledger.settle(conn, row.outbound_id, "held", f"{field}: {reason}", retry_in_seconds, row.attempts)
         metrics.SENDER_HELD.labels(reason=field).inc()
         return Result("held", field, reason)
 
 
-def refused(conn: Any, row_id: Any, result: Result) -> None:
+def refused(conn: Any, row: ledger.Row, result: Result) -> None:
     """Record a refusal and count it. The retry loop calls it once its dead letter is acknowledged;
     the stage before the runner dead-letters the record, and a replay of that record finds the row
     refused and dead-letters it again (stage.py), so the dead letter is never lost."""
-    ledger.settle(conn, row_id, "refused", f"{result.reason}: {result.detail}")
+    ledger.settle(conn, row.outbound_id, "refused", f"{result.reason}: {result.detail}", attempt=row.attempts)
     metrics.SENDER_REFUSED.labels(reason=result.reason).inc()

@@ -86,11 +86,13 @@ def lease(conn: Any, outbound_id: uuid.UUID, lease_seconds: float, composed: Com
         "UPDATE outbound_sends SET status = 'sending', attempts = attempts + 1, "
         "lease_until = now() + make_interval(secs => %s), message = coalesce(%s, message), "
         "envelope_from = coalesce(%s, envelope_from), recipients = coalesce(%s, recipients), "
+        "message_id = coalesce(%s, message_id), created_at = CASE WHEN %s THEN now() ELSE created_at END, "
         "replayed_from = coalesce(%s, replayed_from), source_partition = coalesce(%s, source_partition), "
         "source_offset = coalesce(%s, source_offset) "
         "WHERE outbound_id = %s AND status <> 'sent' AND (status <> 'sending' OR lease_until < now())",
         (lease_seconds, composed.message if composed else None, composed.envelope_from if composed else None,
-         composed.recipients if composed else None, replay.replayed_from if replay else None,
+         composed.recipients if composed else None, composed.message_id if composed else None, replay is not None,
+         replay.replayed_from if replay else None,
          replay.partition if replay else None, replay.offset if replay else None, outbound_id))
     return bool(cur.rowcount)
 
@@ -114,6 +116,7 @@ def mark_sent(conn: Any, row: Row, refused_recipients: dict[str, str]) -> None:
                      "ON CONFLICT (mailbox_id) DO UPDATE SET last_sent_at = now(), sent_count = "
                      "sender_mailboxes.sent_count + 1, stopped_reason = NULL, stopped_field = NULL, "
                      "stopped_at = NULL", (row.mailbox_id,))
+        # whatever became of its lease meanwhile: the server has it, so nothing may send it again
         conn.execute("UPDATE outbound_sends SET status = 'sent', sent_at = now(), lease_until = NULL, "
                      "reason = %s WHERE outbound_id = %s", (note, row.outbound_id))
         conn.execute("INSERT INTO sent_copies (outbound_id, mailbox_id) VALUES (%s, %s) "
@@ -123,17 +126,26 @@ def mark_sent(conn: Any, row: Row, refused_recipients: dict[str, str]) -> None:
 
 
 def settle(conn: Any, outbound_id: uuid.UUID, status: str, reason: str | None,
-           retry_in_seconds: float | None = None) -> None:
-    """Record an outcome other than sent: deferred (with the next attempt's time), held, refused."""
-    conn.execute("UPDATE outbound_sends SET status = %s, reason = %s, lease_until = NULL, "
-                 "next_attempt_at = now() + make_interval(secs => %s) WHERE outbound_id = %s",
-                 (status, reason, retry_in_seconds or 0, outbound_id))
+           retry_in_seconds: float | None = None, attempt: int | None = None) -> bool:
+    """Record an outcome other than sent: deferred (with the next attempt's time), held, refused.
+    ``attempt``: the outcome of that leased attempt, recorded only while the row is still that
+    attempt's (a slow attempt whose lease ran out must not overwrite a later one's sent). False
+    when it was not recorded."""
+    fence = " AND status = 'sending' AND attempts = %s" if attempt is not None else ""
+    cur = conn.execute("UPDATE outbound_sends SET status = %s, reason = %s, lease_until = NULL, "
+                       "next_attempt_at = now() + make_interval(secs => %s) WHERE outbound_id = %s" + fence,
+                       (status, reason, retry_in_seconds or 0, outbound_id,
+                        *((attempt,) if attempt is not None else ())))
+    return bool(cur.rowcount)
 
 
 def sent_since(conn: Any, mailbox_id: str, recipient: str, kinds: tuple[str, ...], seconds: float) -> int:
-    """How many messages of ``kinds`` the mailbox sent to ``recipient`` in the last ``seconds``."""
-    row = conn.execute("SELECT count(*) FROM outbound_sends WHERE status = 'sent' AND mailbox_id = %s "
-                       "AND recipient = %s AND kind = ANY(%s) AND sent_at > now() - make_interval(secs => %s)",
+    """How many messages of ``kinds`` the mailbox has sent, or has on its way, to ``recipient``
+    in the last ``seconds`` (by when they were asked for): mail deferred or held during an outage
+    counts, so the limits hold when it all goes out at once."""
+    row = conn.execute("SELECT count(*) FROM outbound_sends WHERE status IN ('sending', 'sent', 'deferred', 'held') "
+                       "AND mailbox_id = %s AND recipient = %s AND kind = ANY(%s) "
+                       "AND created_at > now() - make_interval(secs => %s)",
                        (mailbox_id, recipient.lower(), list(kinds), seconds)).fetchone()
     return int(row[0])
 
@@ -148,12 +160,13 @@ def stop_mailbox(conn: Any, mailbox_id: str, field: str, reason: str, account_up
 
 
 def stopped(conn: Any, mailbox_id: str) -> tuple[str, str] | None:
-    """(field, reason) when the mailbox's sending is stopped and its account has not changed since."""
+    """(field, reason) when the mailbox's sending is stopped and no account has changed since (its
+    own or the default outbound account's: any change earns one more try, which stops it again
+    if nothing was fixed)."""
     row = conn.execute(
-        "SELECT m.stopped_field, m.stopped_reason FROM sender_mailboxes m "
-        "LEFT JOIN mailbox_accounts a USING (mailbox_id) WHERE m.mailbox_id = %s AND m.stopped_reason IS NOT NULL "
-        "AND (a.updated_at IS NULL OR m.account_updated IS NULL OR a.updated_at <= m.account_updated)",
-        (mailbox_id,)).fetchone()
+        "SELECT m.stopped_field, m.stopped_reason FROM sender_mailboxes m WHERE m.mailbox_id = %s "
+        "AND m.stopped_reason IS NOT NULL AND coalesce((SELECT max(updated_at) FROM mailbox_accounts), '-infinity') "
+        "<= coalesce(m.account_updated, 'infinity')", (mailbox_id,)).fetchone()
     return (row[0], row[1]) if row else None
 
 
@@ -164,17 +177,20 @@ def resume(conn: Any, mailbox_id: str) -> bool:
     return bool(cur.rowcount)
 
 
-def due(conn: Any, limit: int) -> list[uuid.UUID]:
-    """Rows to try again now: deferred ones whose time came, sends whose lease expired (a sender
-    died mid-send), and held ones whose time came and whose mailbox may send again."""
+def due(conn: Any, limit: int, give_up_after_hours: float) -> list[uuid.UUID]:
+    """Rows to act on now: deferred ones whose time came, sends whose lease expired (a sender
+    died mid-send), held ones whose time came and whose mailbox may send again (no stop, or an
+    account changed since: the mailbox's own, or the default outbound account it sends through),
+    and every unsettled row older than ``give_up_after_hours`` (to be refused as expired, even
+    when its mailbox stays stopped)."""
     rows = conn.execute(
         "SELECT s.outbound_id FROM outbound_sends s LEFT JOIN sender_mailboxes m USING (mailbox_id) "
-        "LEFT JOIN mailbox_accounts a USING (mailbox_id) "
         "WHERE (s.status = 'deferred' AND s.next_attempt_at <= now()) "
         "OR (s.status = 'sending' AND s.lease_until < now()) "
         "OR (s.status = 'held' AND s.next_attempt_at <= now() "
-        "    AND (m.stopped_reason IS NULL OR a.updated_at > m.account_updated)) "
-        "ORDER BY s.created_at LIMIT %s", (limit,)).fetchall()
+        "    AND (m.stopped_reason IS NULL OR (SELECT max(updated_at) FROM mailbox_accounts) > m.account_updated)) "
+        "OR (s.status IN ('deferred', 'held') AND s.created_at < now() - make_interval(secs => %s * 3600)) "
+        "ORDER BY s.created_at LIMIT %s", (give_up_after_hours, limit)).fetchall()
     return [r[0] for r in rows]
 
 

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
 from ..common import metrics
 from ..common.errors import PoisonMessage
 from ..common.runtime.dlq import dead_letter
@@ -22,7 +24,7 @@ from ..common.secretbox import SealedBox
 from . import accounts, ledger, requests
 from .delivery import Deliverer, Result, refused
 from .settings import SenderOptions
-from .stage import Composer
+from .stage import Composer, permitted
 
 log = logging.getLogger(__name__)
 FLUSH_TIMEOUT_SECONDS = 60.0
@@ -52,41 +54,63 @@ class Retrier:
 
     def run_once(self, conn: Any) -> dict[str, int]:
         """Try every due row once; returns the outcomes counted. Each row is leased first, so two
-        replicas' loops never act on one row together."""
+        replicas' loops never act on one row together; a row that fails in a way nobody foresaw
+        is logged and left to its lease (tried again when it runs out), never blocking the rest."""
         counts: dict[str, int] = {}
-        for outbound_id in ledger.due(conn, self.batch):
-            row = ledger.get(conn, outbound_id)
-            if row is None or not ledger.lease(conn, outbound_id, self.opts.lease_seconds):
-                continue  # someone else took it meanwhile
-            result = self._expired(conn, row) or self._attempt(conn, row)
-            if result is None:
-                continue
-            if result.status == "refused":
-                self._dead_letter(row, result.reason, result.detail)
-                refused(conn, outbound_id, result)
-            counts[result.status] = counts.get(result.status, 0) + 1
+        for outbound_id in ledger.due(conn, self.batch, self.opts.give_up_after_hours):
+            try:
+                status = self._one(conn, outbound_id)
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise  # the connection itself: run() opens another
+            except Exception:
+                log.exception("retry of one message failed", extra={"outbound_id": str(outbound_id)})
+                status = "failed"
+            if status:
+                counts[status] = counts.get(status, 0) + 1
         self._gauges(conn)
         return counts
 
-    def _expired(self, conn: Any, row: ledger.Row) -> Result | None:
-        """The refusal of a row that has waited past ``give_up_after_hours`` (a send that died in
-        the acceptance window that long ago is not repeated either)."""
-        return self.deliverer.expired(row, row.reason or "")
+    def _one(self, conn: Any, outbound_id: Any) -> str | None:
+        """Lease, then expire, compose or send one row; its outcome (None: someone else has it, or
+        it is held again)."""
+        row = ledger.get(conn, outbound_id)
+        # an uncomposed row's recipients are not known yet: lease it as for a long list
+        lease = self.opts.lease_for(len(row.recipients) if row and row.message else 100)
+        if row is None or not ledger.lease(conn, outbound_id, lease):
+            return None
+        leased = ledger.get(conn, outbound_id)
+        assert leased is not None
+        result = self.deliverer.expired(leased, leased.reason or "") or self._attempt(conn, leased)
+        if result is None:
+            return None
+        if result.status == "refused":
+            self._dead_letter(leased, result.reason, result.detail)
+            refused(conn, leased, result)
+        return result.status
 
     def _attempt(self, conn: Any, row: ledger.Row) -> Result | None:
-        """Send the leased row, composed first when it was held before it could be; None when it
-        still cannot be composed (held again, looked at after ``backoff_base_seconds``)."""
+        """Send the leased row, composed first when it was held before it could be (the mailbox's
+        sharing checked then too); None when it still cannot be (held again, looked at after
+        ``backoff_base_seconds``)."""
         if not row.message:
             try:
                 request = requests.decode(row.source.value)
-                composed = self.composer.compose(request, accounts.load(conn, self.box, row.mailbox_id))
-            except (accounts.CannotSend, accounts.UnknownMailbox, PoisonMessage) as exc:
-                ledger.settle(conn, row.outbound_id, "held", row.reason or str(exc), self.opts.backoff_base_seconds)
+                try:
+                    account = accounts.load(conn, self.box, row.mailbox_id)
+                except accounts.CannotSend as exc:
+                    permitted(request, exc.mailbox)  # who asked may not: refused, whatever the mailbox's state
+                    raise
+                permitted(request, account.mailbox)
+                composed = self.composer.compose(request, account)
+            except (accounts.CannotSend, accounts.UnknownMailbox) as exc:
+                ledger.settle(conn, row.outbound_id, "held", row.reason or str(exc), self.opts.backoff_base_seconds,
+                              row.attempts)
                 return None
+            except PoisonMessage as exc:  # not permitted, or nothing SMTP can carry: dead-lettered
+                return Result("refused", exc.reason, exc.detail)
             ledger.store_message(conn, row.outbound_id, composed)
-        leased = ledger.get(conn, row.outbound_id)
-        assert leased is not None
-        return self.deliverer.attempt(conn, leased)
+            row = ledger.get(conn, row.outbound_id) or row
+        return self.deliverer.attempt(conn, row)
 
     def _dead_letter(self, row: ledger.Row, reason: str, detail: str) -> None:
         src = row.source

@@ -41,7 +41,7 @@ class Composer:
         try:
             return self._compose(request, account)
         except (ValueError, TypeError, IndexError, errors.MessageError) as exc:
-            raise PoisonMessage("message_unsendable", f"{type(exc).__name__}: {exc}") from None
+            raise PoisonMessage("message_unsendable", f"{type(exc).__name__}: {exc}", expected=True) from None
 
     def _compose(self, request: requests.Request, account: accounts.SendingAccount) -> Composed:
         name = account.mailbox.name
@@ -93,43 +93,47 @@ class SendStage(Stage):
         if row is None:
             return self._first(request, source)
         if row.status == "sending" and row.lease_expired:
-            if ledger.lease(self.conn, row.outbound_id, self.opts.lease_seconds):
+            if ledger.lease(self.conn, row.outbound_id, self.opts.lease_for(len(row.recipients))):
                 self._finish(ledger.get(self.conn, row.outbound_id))
         elif row.status == "refused":
             if source.replayed_from is None or source.replayed_from == row.source.replayed_from:
                 # the same record again (a crash before its commit): its dead letter may not have been kept
                 reason, _, detail = (row.reason or "smtp_refused: refused").partition(": ")
-                raise PoisonMessage(reason, detail)
+                raise PoisonMessage(reason, detail, expected=True)
             try:
                 account = self._account(request)
             except accounts.UnknownMailbox:
                 raise PoisonMessage("unknown_mailbox", f"no account {request.mailbox_id!r}") from None
             except accounts.CannotSend as exc:
                 raise PoisonMessage("mailbox_cannot_send", f"{exc.field}: {exc.reason}") from None
-            if ledger.lease(self.conn, row.outbound_id, self.opts.lease_seconds,
-                            self.composer.compose(request, account), source):
+            composed = self.composer.compose(request, account)
+            if ledger.lease(self.conn, row.outbound_id, self.opts.lease_for(len(composed.recipients)), composed,
+                            source):
                 self._finish(ledger.get(self.conn, row.outbound_id))
         return []
 
     def _first(self, request: requests.Request, source: ledger.Source) -> list[Output]:
         suppressed = self._suppressed(request)
+        if suppressed is not None:  # recorded whatever the mailbox's state, so a replay stays quiet
+            if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, _unsent(request),
+                             source, "suppressed", suppressed, 0):
+                metrics.SENDER_SUPPRESSED.labels(reason=suppressed).inc()
+            return []
         try:
             account = self._account(request)
         except accounts.UnknownMailbox:  # removed, or not added yet: held until it is, or it expires
             self._hold_uncomposed(request, source, "mailbox_id", "no account has this id", stop=False)
             return []
         except accounts.CannotSend as exc:
+            permitted(request, exc.mailbox)  # held mail is sent later: who asked is checked now
             self._hold_uncomposed(request, source, exc.field, exc.reason, stop=True)
             return []
         composed = self.composer.compose(request, account)
-        stop = None if suppressed else ledger.stopped(self.conn, request.mailbox_id)
-        status, reason = ("suppressed", suppressed) if suppressed else ("held", f"{stop[0]}: {stop[1]}") if stop \
-            else ("sending", None)
+        stop = ledger.stopped(self.conn, request.mailbox_id)
+        status, reason = ("held", f"{stop[0]}: {stop[1]}") if stop else ("sending", None)
         if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, composed, source,
-                         status, reason, self.opts.lease_seconds):
-            if suppressed:
-                metrics.SENDER_SUPPRESSED.labels(reason=suppressed).inc()
-            elif stop:  # the mailbox's sending is stopped: nothing is tried until its account changes
+                         status, reason, self.opts.lease_for(len(composed.recipients))):
+            if stop:  # the mailbox's sending is stopped: nothing is tried until an account changes
                 metrics.SENDER_HELD.labels(reason=stop[0]).inc()
             else:
                 self._finish(ledger.get(self.conn, request.outbound_id))
@@ -139,12 +143,12 @@ class SendStage(Stage):
                          stop: bool) -> None:
         """Keep a request its mailbox cannot send now (composed when it can); ``stop``: stop the
         mailbox's sending too, naming the field (a mailbox without an account is only retried)."""
-        empty = Composed(b"", "", "", [_first_recipient(request)])
-        if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, empty, source, "held",
-                         f"{field}: {why}", self.opts.lease_seconds):
+        if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, _unsent(request), source,
+                         "held",
+                         f"{field}: {why}", 0):
             if stop:
                 ledger.stop_mailbox(self.conn, request.mailbox_id, field, why,
-                                    accounts.updated_at(self.conn, request.mailbox_id))
+                                    accounts.latest_change(self.conn))
             else:
                 ledger.settle(self.conn, request.outbound_id, "held", f"{field}: {why}", self.opts.backoff_base_seconds)
             metrics.SENDER_HELD.labels(reason=field).inc()
@@ -153,12 +157,7 @@ class SendStage(Stage):
         """The mailbox's setup; PoisonMessage for a sender the mailbox does not share with
         (replayable once it does); UnknownMailbox and CannotSend propagate."""
         account = accounts.load(self.conn, self.box, request.mailbox_id)
-        payload = request.payload
-        if isinstance(payload, OutboundMail) and payload.requested_by is not None:
-            who = payload.requested_by
-            if not account.mailbox.sending.may_send(who.user_id, who.team_ids, account.mailbox.options.owner_user):
-                raise PoisonMessage("not_permitted", f"user {who.user_id} may not send from {request.mailbox_id} "
-                                    "(not its owner, and it is not shared with the user or the user's teams)")
+        permitted(request, account.mailbox)
         return account
 
     def _suppressed(self, request: requests.Request) -> str | None:
@@ -181,10 +180,26 @@ class SendStage(Stage):
             return
         result: Result = self.deliverer.attempt(self.conn, row)
         if result.status == "refused":
-            refused(self.conn, row.outbound_id, result)
-            raise PoisonMessage(result.reason, result.detail)
+            refused(self.conn, row, result)
+            # a server's answer to this message: many of them (a mailbox's From refused) must not
+            # stop the sender for every mailbox on the dead-letter ratio
+            raise PoisonMessage(result.reason, result.detail, expected=True)
 
 
-def _first_recipient(request: requests.Request) -> str:
+def permitted(request: requests.Request, mailbox: accounts.StoredSending) -> None:
+    """PoisonMessage("not_permitted") unless the CRM user behind ``request`` may send from the
+    mailbox: its owner, or a user or team it is shared with (references 001, 003)."""
     payload = request.payload
-    return payload.to.address if isinstance(payload, Autoreply) else payload.to[0].address
+    if isinstance(payload, OutboundMail) and payload.requested_by is not None:
+        who = payload.requested_by
+        if not mailbox.sending.may_send(who.user_id, who.team_ids, mailbox.options.owner_user):
+            raise PoisonMessage("not_permitted", f"user {who.user_id} may not send from {request.mailbox_id} "
+                                "(not its owner, and it is not shared with the user or the user's teams)",
+                                expected=True)
+
+
+def _unsent(request: requests.Request) -> Composed:
+    """The ledger's stand-in for a message not composed (held before it could be, or suppressed):
+    no bytes, and the first recipient the rate limits count by."""
+    payload = request.payload
+    return Composed(b"", "", "", [payload.to.address if isinstance(payload, Autoreply) else payload.to[0].address])

@@ -132,6 +132,22 @@ def test_dead_letter_ratio_guard_stops_the_stage(harness: Harness, topics, uniqu
     assert harness.committed(f"g{unique}", src) is None
 
 
+def test_expected_refusals_do_not_count_towards_the_ratio_guard(harness: Harness, topics, unique: str) -> None:
+    """A record's own outcome (an SMTP server's 5xx to that message) is dead-lettered like any
+    poison but is no sign of something systemic: ten in a row leave the stage running."""
+    src, out = topics
+    values = [f"refused{i}".encode() for i in range(10)]
+    feed(harness, src, *values)
+
+    class Refusing(Upper):
+        def handle(self, record: Record) -> list[Output]:
+            raise PoisonMessage("smtp_refused", "550 no such user", expected=True)
+
+    runner = StageRunner(Refusing(out), harness.consumer(f"g{unique}", [src]), harness.producer(), FAST)
+    drive(runner, lambda: harness.committed(f"g{unique}", src) == 10)
+    assert len(harness.read_all(f"{src}.dlq")) == 10
+
+
 def test_unexpected_exception_is_dead_lettered_as_unhandled(harness: Harness, topics, unique: str) -> None:
     src, out = topics
     feed(harness, src, b"a", b"b")

@@ -233,7 +233,7 @@ def test_a_wrong_smtp_password_stops_only_that_mailbox_until_its_account_is_fixe
         [state] = [m for m in ledger.mailbox_states(conn) if m["mailbox_id"] == bad]
         assert state["stopped_field"] == "smtp.password" and "535" in state["stopped_reason"]
         assert state["held"] == 2
-        assert ledger.due(conn, 10) == []
+        assert ledger.due(conn, 10, 120) == []
     assert [m["From"] for m in inbox(customer, 1)] == [f"{good}@{DOMAIN}"]
     assert row_of(pg_dsn, autoreply_id(uuid.UUID(second.key.decode()))).attempts == 0  # type: ignore[union-attr]
     add_account(pg_dsn, bad)  # `mailpipe accounts set` with the right password
@@ -320,7 +320,7 @@ def test_sender_status_and_resume(pg_dsn: str, unique: str, monkeypatch: pytest.
     assert cli.main(["sender", "resume", bad]) == 0
     assert json.loads(capsys.readouterr().out) == {"mailbox": bad, "resumed": True}
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        assert ledger.stopped(conn, bad) is None and len(ledger.due(conn, 10)) == 1  # tried again next round
+        assert ledger.stopped(conn, bad) is None and len(ledger.due(conn, 10, 120)) == 1  # tried again next round
 
 
 def test_a_copy_for_a_sent_folder_the_server_lacks_is_recorded_and_does_not_stop_the_run(
@@ -342,3 +342,82 @@ def test_a_copy_for_a_sent_folder_the_server_lacks_is_recorded_and_does_not_stop
         outcome = conn.execute("SELECT outcome FROM sent_copies").fetchone()[0]
         assert sentcopies.pending(conn, group) == []
     assert outcome == "folder_missing: Sent Items"
+
+
+def test_an_out_of_office_notice_waiting_for_a_retry_counts_towards_its_period(pg_dsn: str, unique: str) -> None:
+    """While the first notice to a recipient is deferred (450), a second one is suppressed: the
+    limits count what is on its way, so an outage does not release a burst when it ends."""
+    box_ = add_account(pg_dsn, f"away-{unique}")
+    s = stage(pg_dsn)
+    first = autoreply_record(box_, f"defer-{unique}@example.org", kind="out_of_office", once_per_seconds=86400)
+    second = autoreply_record(box_, f"defer-{unique}@example.org", kind="out_of_office", once_per_seconds=86400)
+    s.handle(first)
+    s.handle(second)
+    statuses = [row_of(pg_dsn, autoreply_id(uuid.UUID(r.key.decode()))) for r in (first, second)]  # type: ignore[union-attr]
+    assert [(r.status, r.reason) for r in statuses] == [
+        ("deferred", statuses[0].reason), ("suppressed", "out_of_office_already_sent")]
+
+
+def test_held_crm_mail_is_checked_for_who_asked_before_it_is_held(pg_dsn: str, unique: str) -> None:
+    from mailpipe.common.messages import Requester
+
+    box_ = add_account(pg_dsn, f"noserver-{unique}", smtp=None, options={"owner_user": "u-owner"})
+    mail = OutboundMail(outbound_id=uuid.uuid4(), mailbox_id=box_, to=[Address(address=f"x-{unique}@example.org")],
+                        subject="s", text_body="b", requested_by=Requester(user_id="u-stranger"))
+    with pytest.raises(PoisonMessage) as refused:
+        stage(pg_dsn).handle(outbound_record(mail))
+    assert refused.value.reason == "not_permitted"
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM outbound_sends").fetchone() == (0,)
+
+
+def test_fixing_the_default_outbound_account_lets_the_mailboxes_that_use_it_send_again(
+        pg_dsn: str, unique: str) -> None:
+    default = add_account(pg_dsn, f"main-{unique}", smtp_password="not-the-password",
+                          sending={"default_account": True})
+    box_ = add_account(pg_dsn, f"team-{unique}", smtp=None, sending={"use_default_account": True})
+    customer = f"cust-{unique}"
+    stage(pg_dsn).handle(autoreply_record(box_, f"{customer}@example.org"))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert ledger.stopped(conn, box_) is not None and ledger.due(conn, 10, 120) == []
+    add_account(pg_dsn, default, sending={"default_account": True})  # the default account's password fixed
+    retrier = Retrier(lambda: psycopg.connect(pg_dsn, autocommit=True), box(), SenderOptions(), producer=None)  # type: ignore[arg-type]
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert retrier.run_once(conn) == {"sent": 1}
+    assert [m["From"] for m in inbox(customer, 1)] == [f"{box_}@{DOMAIN}"]
+
+
+@pytest.mark.kafka
+def test_mail_held_past_the_limit_is_dead_lettered_even_while_its_mailbox_stays_stopped(
+        pg_dsn: str, unique: str) -> None:
+    from tests.support.harness import KafkaHarness
+
+    bad = add_account(pg_dsn, f"bad-{unique}", smtp_password="not-the-password")
+    topic = f"autoreply-{unique}"
+    harness = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
+    harness.create_topic(f"{topic}.dlq")
+    try:
+        record = autoreply_record(bad, f"cust-{unique}@example.org", topic=topic)
+        stage(pg_dsn).handle(record)
+        retrier = Retrier(lambda: psycopg.connect(pg_dsn, autocommit=True), box(), SenderOptions(),
+                          harness.producer())
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            assert retrier.run_once(conn) == {}  # stopped: not due
+            conn.execute("UPDATE outbound_sends SET created_at = now() - interval '6 days'")
+            assert retrier.run_once(conn) == {"refused": 1}
+        [letter] = harness.read_all(f"{topic}.dlq")
+        assert letter.value == record.value and dict(letter.headers)["dlq-reason"] == b"expired"
+    finally:
+        harness.close()
+
+
+def test_a_stale_attempt_cannot_overwrite_a_later_send(pg_dsn: str, unique: str) -> None:
+    """A send that outlived its lease reports back after another attempt sent the message: its
+    deferral is not recorded, so the message is not sent a third time."""
+    sender = add_account(pg_dsn, f"sup-{unique}")
+    record = autoreply_record(sender, f"cust-{unique}@example.org")
+    stage(pg_dsn).handle(record)
+    reply_id = autoreply_id(uuid.UUID(record.key.decode()))  # type: ignore[union-attr]
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert not ledger.settle(conn, reply_id, "deferred", "timeout: late", 60, attempt=1)
+    assert row_of(pg_dsn, reply_id).status == "sent"

@@ -164,3 +164,11 @@ def test_an_address_no_smtp_message_can_carry_is_poison_not_a_crash(address: str
     with pytest.raises(PoisonMessage) as caught:
         Composer(SenderOptions()).compose(request, account)
     assert caught.value.reason == "message_unsendable"
+
+
+def test_non_ascii_bodies_go_out_as_7bit() -> None:
+    """smtplib.sendmail announces no BODY=8BITMIME: bodies are quoted-printable or base64."""
+    out = compose.compose_autoreply(_reply(body="Grüße aus Köln, 山田"), compose.autoreply_id(EMAIL_ID),
+                                    "s@mailpipe.test", "Sü", NOW)
+    assert max(out.message) < 128
+    assert "Grüße aus Köln, 山田" in _parsed(out.message).get_content()

@@ -71,3 +71,29 @@ def test_a_password_echoed_by_a_server_is_masked() -> None:
 def test_ports_follow_the_security() -> None:
     assert [SmtpConfig(host="h", security=s).effective_port for s in ("tls", "starttls", "none")] == [465, 587, 25]
     assert SmtpConfig(host="h", port=2525).effective_port == 2525
+
+
+def test_no_common_authentication_method_is_configuration() -> None:
+    failure = classify(smtplib.SMTPException("No suitable authentication method found."), CONFIG)
+    assert (failure.kind, failure.field) == ("configuration", "smtp.auth")
+
+
+def test_an_unreadable_ca_file_names_the_field(tmp_path: object) -> None:
+    from mailpipe.common.smtp import SmtpFailure, tls_context
+
+    with pytest.raises(SmtpFailure) as caught:
+        tls_context(SmtpConfig(host="h", ca_file="/nonexistent/ca.pem"))
+    assert (caught.value.kind, caught.value.field) == ("configuration", "smtp.ca_file")
+
+
+def test_a_password_smtp_auth_cannot_carry_is_configuration_and_its_characters_stay_secret() -> None:
+    from mailpipe.common.smtp import SmtpFailure, _login
+
+    class Client:
+        def login(self, user: str, password: str) -> None:
+            password.encode("ascii")  # what smtplib does with it
+
+    with pytest.raises(SmtpFailure) as caught:
+        _login(Client(), "u", "geheimß1")  # type: ignore[arg-type]
+    assert (caught.value.kind, caught.value.field) == ("configuration", "smtp.password")
+    assert "ß" not in str(caught.value) and "position" not in str(caught.value)

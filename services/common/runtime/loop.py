@@ -223,7 +223,7 @@ class StageRunner:
         if handled:
             self._guard.poisoned_after_all()
         else:
-            self._guard.observe(True)
+            self._guard.observe(not exc.expected)
         return [dead_letter(record, exc, self.stage.name)]
 
     def _make_durable(self) -> list[Sent]:
