@@ -202,7 +202,8 @@ def test_mail_out_and_back_through_the_whole_pipeline(flow: Any, pg_dsn: str, un
                             ([a, b, d],)).fetchone() == (4,)
     assert len(answered) == 5 and sent(pg_dsn, c) == 5  # the matcher's limit: 5 per sender per 2 hours
     notices = [m for m in inbox(visitor, 1) if m["Auto-Submitted"] == "auto-replied"]
-    assert [m["Subject"] for m in notices] == ["Away: first"]
+    # once per period: Postfix may deliver the two in either order, so either is the one answered
+    assert len(notices) == 1 and notices[0]["Subject"] in ("Away: first", "Away: second")
     assert until(lambda: sent(pg_dsn, e, "suppressed"), procs) == 1  # the second: once per period
 
     [got] = [m for m in inbox(customer, 1) if m["Subject"] == "Your pallet"]
@@ -234,7 +235,9 @@ def test_a_sender_killed_between_acceptance_and_its_ledger_write_resends_the_sam
         conn.execute("INSERT INTO sender_mailboxes (mailbox_id) VALUES (%s)", (box,))
     hold = psycopg.connect(pg_dsn)  # holds the row the ledger write updates: the send completes, its record waits
     hold.execute("SELECT * FROM sender_mailboxes WHERE mailbox_id = %s FOR UPDATE", (box,))
-    procs = flow("sender", MAILPIPE_SENDER__LEASE_SECONDS="30")
+    # short timeouts make the lease (which outlasts the longest send) short: 5 x 2 + 4 x 4 = 26 s
+    procs = flow("sender", MAILPIPE_SENDER__LEASE_SECONDS="10", MAILPIPE_SENDER__TIMEOUT_SECONDS="2",
+                 MAILPIPE_SENDER__DATA_TIMEOUT_SECONDS="4")
     harness = KafkaHarness(stack_env("MAILPIPE_KAFKA__BOOTSTRAP_SERVERS"))
     harness.produce(flow.topics["autoreply"], str(reply.email_id).encode(),
                     encode(AutoreplyEnvelope(producer="test", payload=reply)))
