@@ -139,6 +139,11 @@ def settle(conn: Any, outbound_id: uuid.UUID, status: str, reason: str | None,
     return bool(cur.rowcount)
 
 
+def defer_until(conn: Any, outbound_id: uuid.UUID, when: datetime) -> None:
+    conn.execute("UPDATE outbound_sends SET next_attempt_at = %s, lease_until = NULL WHERE outbound_id = %s",
+                 (when, outbound_id))
+
+
 def sent_since(conn: Any, mailbox_id: str, recipient: str, kinds: tuple[str, ...], seconds: float) -> int:
     """How many messages of ``kinds`` the mailbox has sent, or has on its way, to ``recipient``
     in the last ``seconds`` (by when they were asked for): mail deferred or held during an outage
@@ -148,6 +153,16 @@ def sent_since(conn: Any, mailbox_id: str, recipient: str, kinds: tuple[str, ...
                        "AND created_at > now() - make_interval(secs => %s)",
                        (mailbox_id, recipient.lower(), list(kinds), seconds)).fetchone()
     return int(row[0])
+
+
+def backing_off(conn: Any, mailbox_id: str) -> datetime | None:
+    """When the mailbox's server is tried again, while a send of it is deferred for a connection
+    failure or a timeout (its server unreachable: each new message would wait out the timeouts
+    again, holding up the other mailboxes of its partition); None otherwise."""
+    row = conn.execute("SELECT max(next_attempt_at) FROM outbound_sends WHERE mailbox_id = %s AND status = 'deferred' "
+                       "AND next_attempt_at > now() AND (reason LIKE 'connection: %%' OR reason LIKE 'timeout: %%')",
+                       (mailbox_id,)).fetchone()
+    return row[0] if row else None
 
 
 def stop_mailbox(conn: Any, mailbox_id: str, field: str, reason: str, account_updated: datetime | None) -> None:

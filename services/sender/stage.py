@@ -130,11 +130,17 @@ class SendStage(Stage):
             return []
         composed = self.composer.compose(request, account)
         stop = ledger.stopped(self.conn, request.mailbox_id)
-        status, reason = ("held", f"{stop[0]}: {stop[1]}") if stop else ("sending", None)
+        retry_at = None if stop else ledger.backing_off(self.conn, request.mailbox_id)
+        status, reason = ("held", f"{stop[0]}: {stop[1]}") if stop else \
+            ("deferred", "connection: the mailbox's server is unreachable; tried again with its other mail") \
+            if retry_at else ("sending", None)
         if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, composed, source,
                          status, reason, self.opts.lease_for(len(composed.recipients))):
             if stop:  # the mailbox's sending is stopped: nothing is tried until an account changes
                 metrics.SENDER_HELD.labels(reason=stop[0]).inc()
+            elif retry_at:  # not tried now: it would wait out the timeouts the last send just did
+                ledger.defer_until(self.conn, request.outbound_id, retry_at)
+                metrics.SENDER_DEFERRED.labels(reason="server_backing_off").inc()
             else:
                 self._finish(ledger.get(self.conn, request.outbound_id))
         return []

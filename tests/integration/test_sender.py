@@ -421,3 +421,30 @@ def test_a_stale_attempt_cannot_overwrite_a_later_send(pg_dsn: str, unique: str)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         assert not ledger.settle(conn, reply_id, "deferred", "timeout: late", 60, attempt=1)
     assert row_of(pg_dsn, reply_id).status == "sent"
+
+
+def test_while_a_mailboxs_server_is_unreachable_its_new_mail_waits_without_trying(pg_dsn: str, unique: str) -> None:
+    """The first send finds nothing listening and is deferred; the next messages of that mailbox
+    are deferred to the same time without a connection attempt of their own (each would wait out
+    the timeouts again, holding up the other mailboxes of the partition); other mailboxes send."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens once the socket is closed
+    down = add_account(pg_dsn, f"down-{unique}", smtp=smtp_settings(port=closed_port))
+    up = add_account(pg_dsn, f"up-{unique}")
+    customer = f"cust-{unique}"
+    s = stage(pg_dsn)
+    first, second = (autoreply_record(down, f"{n}-{customer}@example.org") for n in ("a", "b"))
+    s.handle(first)
+    s.handle(second)
+    s.handle(autoreply_record(up, f"{customer}@example.org"))
+    rows = [row_of(pg_dsn, autoreply_id(uuid.UUID(r.key.decode()))) for r in (first, second)]  # type: ignore[union-attr]
+    assert [(r.status, r.attempts) for r in rows] == [("deferred", 1), ("deferred", 0)]
+    assert (rows[0].reason or "").startswith("connection: ")
+    with psycopg.connect(pg_dsn) as conn:
+        times = conn.execute("SELECT next_attempt_at FROM outbound_sends WHERE mailbox_id = %s ORDER BY attempts",
+                             (down,)).fetchall()
+    assert times[0] == times[1]
+    assert [m["From"] for m in inbox(customer, 1)] == [f"{up}@{DOMAIN}"]
