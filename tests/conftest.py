@@ -83,3 +83,12 @@ def pg_dsn(unique: str) -> Iterator[str]:
 
     with scratch_database(stack_env("MAILPIPE_POSTGRES__DSN"), name=f"test_{unique}") as dsn:
         yield dsn
+
+
+@pytest.fixture
+def oauth_provider() -> Iterator[str]:
+    """A token endpoint and Dovecot's introspection endpoint (tests/support/oauth_provider.py); the
+    token URL."""
+    from tests.support.oauth_provider import serve
+
+    yield from serve()

@@ -41,7 +41,9 @@ class SmtpConfig(BaseModel):
     security: SmtpSecurity = "starttls"
     verify_certificate: bool = True
     ca_file: str | None = Field(None, description="PEM file of a custom CA to trust")
-    auth: Literal["password", "none"] = "password"
+    auth: Literal["password", "oauth2", "none"] = Field(
+        "password", description="password (smtp_password, else the mailbox's), oauth2 (XOAUTH2 with the "
+        "mailbox's OAuth2 grant, as Gmail and Microsoft 365 want) or none")
     username: str | None = Field(None, description="empty: the mailbox's username")
     from_address: str | None = Field(None, description="empty: the mailbox's address")
 
@@ -77,7 +79,8 @@ def tls_context(config: SmtpConfig) -> ssl.SSLContext:
 
 def open_smtp(config: SmtpConfig, username: str, password: str | None, timeout: float) -> smtplib.SMTP:
     """A connection that has said EHLO, switched to TLS as configured and logged in (unless auth is
-    none). Blocks on the network for at most ``timeout`` per step; raises SmtpFailure."""
+    none); ``password`` is the access token for auth oauth2. Blocks on the network for at most
+    ``timeout`` per step; raises SmtpFailure."""
     try:
         if config.security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.effective_port, timeout=timeout,
@@ -94,11 +97,14 @@ def open_smtp(config: SmtpConfig, username: str, password: str | None, timeout: 
                                   "(use security tls on its TLS port, or none)")
             client.starttls(context=tls_context(config))
             client.ehlo()
-        if config.auth == "password":
+        if config.auth != "none":
             if not client.has_extn("auth"):
                 raise SmtpFailure("configuration", "auth", "smtp.auth", "the server offers no AUTH on this "
                                   "connection (it may want STARTTLS first, or auth none)")
-            _login(client, username, password or "")
+            if config.auth == "oauth2":
+                _xoauth2(client, username, password or "")
+            else:
+                _login(client, username, password or "")
     except Exception as exc:
         close_quietly(client)
         raise classify(exc, config) from None
@@ -111,6 +117,18 @@ def _login(client: smtplib.SMTP, username: str, password: str) -> None:
     except UnicodeError:  # its message would quote the character and its position in the password
         raise SmtpFailure("configuration", "auth", "smtp.password", "the password or username has characters "
                           "SMTP AUTH cannot carry here (smtplib sends them as ASCII)") from None
+
+
+def _xoauth2(client: smtplib.SMTP, username: str, token: str) -> None:
+    """AUTH XOAUTH2 (Google's and Microsoft's SASL form of an OAuth2 bearer token)."""
+    if "xoauth2" not in client.esmtp_features.get("auth", "").lower().split():
+        raise SmtpFailure("configuration", "auth", "smtp.auth", "the server does not offer AUTH XOAUTH2")
+
+    def answer(challenge: bytes | None = None) -> str:
+        # a challenge carries the server's error (RFC 7628 §3.2.3): an empty answer gets the verdict
+        return "" if challenge is not None else f"user={username}\x01auth=Bearer {token}\x01\x01"
+
+    client.auth("XOAUTH2", answer, initial_response_ok=True)
 
 
 def send(client: smtplib.SMTP, config: SmtpConfig, envelope_from: str, recipients: list[str],
@@ -153,8 +171,8 @@ def classify(exc: BaseException, config: SmtpConfig) -> SmtpFailure:
         # any 4xx, to AUTH (454: the auth backend is away), MAIL, DATA or the greeting: try later
         return SmtpFailure("transient", "server_busy", "smtp", _reply(exc), exc.smtp_code)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return SmtpFailure("configuration", "auth", "smtp.password", f"authentication failed: {_reply(exc)}",
-                           exc.smtp_code)
+        field = "oauth2" if config.auth == "oauth2" else "smtp.password"
+        return SmtpFailure("configuration", "auth", field, f"authentication failed: {_reply(exc)}", exc.smtp_code)
     if isinstance(exc, smtplib.SMTPNotSupportedError) or (
             type(exc) is smtplib.SMTPException and "authentication method" in str(exc).lower()):
         return SmtpFailure("configuration", "auth", "smtp.auth", f"{_text(exc)} (on {where})")

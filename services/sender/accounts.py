@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from ..common.secretbox import SealedBox
 from ..common.sending import SendingOptions
 from ..common.smtp import SmtpConfig
+from .tokens import OAuthGrant
 
 
 class _Folder(BaseModel):
@@ -30,6 +31,13 @@ class _Options(BaseModel):
     owner_user: str | None = None
 
 
+class _OAuth2(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token_url: str
+    client_id: str
+    scope: str | None = None
+
+
 class StoredSending(BaseModel):
     """The sending half of a stored account (the rest of its JSON is ignored)."""
 
@@ -39,6 +47,8 @@ class StoredSending(BaseModel):
     username: str
     email: str | None = None
     protocol: str = "imap"
+    auth: str = "password"
+    oauth2: _OAuth2 | None = None
     smtp: SmtpConfig | None = None
     sending: SendingOptions = SendingOptions()
     options: _Options = _Options()
@@ -64,6 +74,12 @@ class SendingAccount:
     # Sender header (RFC 5322 §3.6.2: the agent that sends on the From's behalf), so bounces and
     # the server's sender checks go to the account that logged in
     on_behalf_of: str | None = None
+    grant: OAuthGrant | None = None  # smtp auth oauth2: the login's grant, whose token is the password
+
+    def secret(self, conn: Any, box: SealedBox, timeout: float) -> str | None:
+        """What to log in with: the password, or a current access token (refreshed when needed;
+        raises SmtpFailure like a login when that fails)."""
+        return self.grant.token(conn, box, timeout) if self.grant is not None else self.password
 
 
 class CannotSend(Exception):
@@ -108,8 +124,12 @@ def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
     sender = (server.from_address if via is None else None) or mailbox.address
     if not sender:
         raise CannotSend("smtp.from_address", "no From address: set email or smtp.from_address", mailbox)
+    grant = None
+    if server.auth == "oauth2" and login_of.oauth2 is not None:
+        grant = OAuthGrant(login_of.id, login_of.oauth2.token_url, login_of.oauth2.client_id, login_of.oauth2.scope,
+                           secrets)
     return SendingAccount(mailbox, server, server.username or login_of.username, password, sender, row[2], via,
-                          agent if agent != sender else None)
+                          agent if agent != sender else None, grant)
 
 
 def own_addresses(conn: Any) -> frozenset[str]:

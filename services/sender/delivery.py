@@ -53,7 +53,7 @@ class Deliverer:
             return self._held(conn, row, exc.field, exc.reason, accounts.latest_change(conn))
         started = time.monotonic()
         try:
-            refused = self._send(account, row)
+            refused = self._send(conn, account, row)
         except smtp.SmtpFailure as failure:
             return self._failed(conn, row, account, failure)
         metrics.SENDER_SEND_SECONDS.observe(time.monotonic() - started)
@@ -65,8 +65,9 @@ class Deliverer:
                                 "via_default": account.via_default})
         return Result("sent")
 
-    def _send(self, account: accounts.SendingAccount, row: ledger.Row) -> dict[str, str]:
-        client = smtp.open_smtp(account.smtp, account.username, account.password, self.opts.timeout_seconds)
+    def _send(self, conn: Any, account: accounts.SendingAccount, row: ledger.Row) -> dict[str, str]:
+        secret = account.secret(conn, self.box, self.opts.timeout_seconds)
+        client = smtp.open_smtp(account.smtp, account.username, secret, self.opts.timeout_seconds)
         try:
             return smtp.send(client, account.smtp, row.envelope_from, row.recipients, row.message,
                              self.opts.data_timeout_seconds)

@@ -448,3 +448,42 @@ def test_while_a_mailboxs_server_is_unreachable_its_new_mail_waits_without_tryin
                              (down,)).fetchall()
     assert times[0] == times[1]
     assert [m["From"] for m in inbox(customer, 1)] == [f"{up}@{DOMAIN}"]
+
+
+def test_an_oauth2_mailbox_sends_with_xoauth2_refreshing_its_token(pg_dsn: str, unique: str,
+                                                                   oauth_provider: str) -> None:
+    """Gmail- and Microsoft 365-style: the SMTP login is XOAUTH2 with the mailbox's own grant; the
+    sender refreshes the access token at the token endpoint, Postfix asks Dovecot, Dovecot asks the
+    provider; the refreshed token is sealed back into the account. A revoked grant stops only
+    that mailbox's sending, naming oauth2."""
+    from mailpipe.common.secretbox import SealedBox
+    from mailpipe.fetcher.accounts.model import AccountSecrets
+    from mailpipe.fetcher.accounts.ops import save_sealed
+
+    from tests.support.oauth_provider import Provider
+
+    user, customer = f"oauth-{unique}", f"cust-{unique}"
+    Provider.refresh_tokens[f"rt-{unique}"] = user
+    account = mailboxes.local_account(user, user, email=f"{user}@{DOMAIN}", auth="oauth2",
+                                      oauth2={"token_url": oauth_provider, "client_id": "mailpipe-test-client"},
+                                      smtp=smtp_settings(auth="oauth2"))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        save_sealed(conn, account, AccountSecrets(oauth2_refresh_token=SecretStr(f"rt-{unique}")),
+                    SecretStr(stack_env("MAILPIPE_SECRETS__KEYS")))
+    s = stage(pg_dsn)
+    s.handle(autoreply_record(user, f"{customer}@example.org"))
+    [got] = inbox(customer, 1)
+    assert got["From"] == f"{user}@{DOMAIN}" and got["Auto-Submitted"] == "auto-replied"
+    with psycopg.connect(pg_dsn) as conn:
+        sealed = conn.execute("SELECT secrets FROM mailbox_accounts WHERE mailbox_id = %s", (user,)).fetchone()[0]
+    stored = SealedBox(SecretsSettings(keys=SecretStr(stack_env("MAILPIPE_SECRETS__KEYS")))).open_json(bytes(sealed))
+    assert stored["oauth2_access_token"] in Provider.access_tokens and stored["oauth2_expires_at"]
+
+    del Provider.refresh_tokens[f"rt-{unique}"]
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # the token expires; the grant is revoked meanwhile
+        conn.execute("UPDATE mailbox_accounts SET secrets = %s WHERE mailbox_id = %s",
+                     (box().seal_json({**stored, "oauth2_expires_at": 0}), user))
+    s.handle(autoreply_record(user, f"other-{customer}@example.org"))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        stop = ledger.stopped(conn, user)
+    assert stop is not None and stop[0] == "oauth2" and "revoked" in stop[1]

@@ -97,3 +97,21 @@ def test_a_password_smtp_auth_cannot_carry_is_configuration_and_its_characters_s
         _login(Client(), "u", "geheimß1")  # type: ignore[arg-type]
     assert (caught.value.kind, caught.value.field) == ("configuration", "smtp.password")
     assert "ß" not in str(caught.value) and "position" not in str(caught.value)
+
+
+def test_a_refused_xoauth2_login_names_the_oauth2_grant() -> None:
+    failure = classify(smtplib.SMTPAuthenticationError(535, b"5.7.8 Error: authentication failed"),
+                       SmtpConfig(host="h", auth="oauth2"))
+    assert (failure.kind, failure.field) == ("configuration", "oauth2")
+
+
+def test_smtp_oauth2_needs_the_mailboxs_oauth2_grant() -> None:
+    from mailpipe.fetcher.accounts.model import Account
+    from pydantic import ValidationError
+
+    base = {"id": "m", "server": "imap.example.test", "username": "u", "smtp": {"host": "h", "auth": "oauth2"}}
+    with pytest.raises(ValidationError, match="smtp.auth oauth2 uses the mailbox's OAuth2 grant"):
+        Account.model_validate(base)
+    ok = Account.model_validate({**base, "auth": "oauth2", "oauth2": {"token_url": "https://t.test/token",
+                                                                      "client_id": "c"}})
+    assert ok.smtp is not None and ok.smtp.auth == "oauth2"

@@ -50,7 +50,7 @@ def check_account(account: Account, secrets: AccountSecrets, timeout: float = 20
         with ImapMailSource(account, secret, timeout) as src:
             report = CheckReport([f for f in src.folders() if f.selectable], None, secrets)
     if account.smtp is not None:
-        check_smtp(account, secrets, timeout)
+        check_smtp(account, secrets, timeout, token=secret if account.auth == "oauth2" else None)
     return report
 
 
@@ -59,11 +59,13 @@ _SMTP_KINDS: dict[str, FailureKind] = {"auth": "auth_failed", "tls": "tls_handsh
                                        "connection": "connection_refused"}
 
 
-def check_smtp(account: Account, secrets: AccountSecrets, timeout: float) -> None:
-    """EHLO, STARTTLS and AUTH on the account's outgoing server, as the sender will; raises
-    MailboxUnavailable naming the ``smtp.*`` field to fix."""
+def check_smtp(account: Account, secrets: AccountSecrets, timeout: float, token: str | None = None) -> None:
+    """EHLO, STARTTLS and AUTH on the account's outgoing server, as the sender will (``token``:
+    the OAuth2 access token the IMAP check just used); raises MailboxUnavailable naming the
+    ``smtp.*`` field to fix."""
     assert account.smtp is not None
+    secret = token if account.smtp.auth == "oauth2" else secrets.smtp_secret()
     try:
-        smtp.check(account.smtp, account.smtp.username or account.username, secrets.smtp_secret(), timeout)
+        smtp.check(account.smtp, account.smtp.username or account.username, secret, timeout)
     except smtp.SmtpFailure as exc:
         raise MailboxUnavailable(_SMTP_KINDS.get(exc.reason, "protocol"), exc.field, exc.text) from None

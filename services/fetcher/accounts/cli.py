@@ -116,7 +116,8 @@ def _account_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smtp-ca-file", help="PEM file of a custom CA for the outgoing server")
     p.add_argument("--smtp-no-verify-certificate", dest="smtp_verify_certificate", action="store_false",
                    default=None)
-    p.add_argument("--smtp-auth", choices=["password", "none"])
+    p.add_argument("--smtp-auth", choices=["password", "oauth2", "none"],
+                   help="oauth2: XOAUTH2 with the mailbox's own OAuth2 grant (auth oauth2)")
     p.add_argument("--smtp-username", help="empty: the mailbox's username")
     p.add_argument("--smtp-from", dest="smtp_from_address", help="the From address (empty: the mailbox's)")
     p.add_argument("--smtp-password-env", metavar="VAR", help="empty: the mailbox password")

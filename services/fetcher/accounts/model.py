@@ -66,6 +66,8 @@ class Account(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Account:
+        if self.smtp is not None and self.smtp.auth == "oauth2" and self.auth != "oauth2":
+            raise ValueError("smtp.auth oauth2 uses the mailbox's OAuth2 grant: it needs auth oauth2 (and oauth2)")
         if self.sending.default_account and self.smtp is None:
             raise ValueError("sending.default_account needs smtp (the server every default sender uses)")
         if self.sending.use_default_account and self.smtp is not None:
@@ -128,6 +130,7 @@ class AccountSecrets(_Frozen):
         return missing
 
     def smtp_secret(self) -> str | None:
-        """The SMTP password: its own, else the mailbox password (usually the same, reference 003)."""
+        """The SMTP password: its own, else the mailbox password (usually the same, reference 003).
+        (For smtp auth oauth2 the login takes the mailbox's current access token instead.)"""
         chosen = self.smtp_password or self.password
         return chosen.get_secret_value() if chosen else None
