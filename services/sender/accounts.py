@@ -20,12 +20,6 @@ from ..common.smtp import SmtpConfig
 from .tokens import OAuthGrant
 
 
-class _Folder(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    role: str | None = None
-
-
 class _Options(BaseModel):
     model_config = ConfigDict(extra="ignore")
     owner_user: str | None = None
@@ -52,7 +46,6 @@ class StoredSending(BaseModel):
     smtp: SmtpConfig | None = None
     sending: SendingOptions = SendingOptions()
     options: _Options = _Options()
-    folders: list[_Folder] = []
 
     @property
     def address(self) -> str | None:
@@ -68,7 +61,6 @@ class SendingAccount:
     username: str
     password: str | None = field(repr=False)
     from_address: str
-    updated_at: datetime
     via_default: str | None = None  # the default outbound account's id when its server is used
     # the default account's own address when its server is used: the envelope sender and the
     # Sender header (RFC 5322 §3.6.2: the agent that sends on the From's behalf), so bounces and
@@ -95,7 +87,7 @@ class UnknownMailbox(Exception):
     """No account has this id (removed, or never added)."""
 
 
-_SELECT = "SELECT config, secrets, updated_at FROM mailbox_accounts "
+_SELECT = "SELECT config, secrets FROM mailbox_accounts "
 
 
 def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
@@ -128,7 +120,7 @@ def load(conn: Any, box: SealedBox, mailbox_id: str) -> SendingAccount:
     if server.auth == "oauth2" and login_of.oauth2 is not None:
         grant = OAuthGrant(login_of.id, login_of.oauth2.token_url, login_of.oauth2.client_id, login_of.oauth2.scope,
                            secrets)
-    return SendingAccount(mailbox, server, server.username or login_of.username, password, sender, row[2], via,
+    return SendingAccount(mailbox, server, server.username or login_of.username, password, sender, via,
                           agent if agent != sender else None, grant)
 
 

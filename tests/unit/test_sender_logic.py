@@ -159,7 +159,7 @@ def test_an_address_no_smtp_message_can_carry_is_poison_not_a_crash(address: str
     from mailpipe.sender.stage import Composer
 
     account = SendingAccount(StoredSending(id="m", username="m@x.test"), SmtpConfig(host="h"), "m@x.test", None,
-                             "m@x.test", NOW)
+                             "m@x.test")
     request = requests.Request(_reply(to=Address(address=address)), uuid.uuid4(), "autoreply")
     with pytest.raises(PoisonMessage) as caught:
         Composer(SenderOptions()).compose(request, account)
