@@ -139,7 +139,7 @@ def _decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime, b
                                for a in actions if a.entity_id and a.kind in ("lead_created", "lead_linked")])
 
     reply: Autoreply | None = None
-    response, kind = _response_for(email, opts, box, at)
+    response = _response_for(email, opts, box, at)
     if response is not None:
         label = f"rule:{response.name}" if isinstance(response, AutoresponseRule) else "out_of_office"
         suppressed = loop or ("null_return_path" if email.return_path == "" else None) or (
@@ -176,17 +176,17 @@ def _decide(email: ParsedEmail, ctx: Context, state: StateView, now: datetime, b
 
 
 def _response_for(email: ParsedEmail, opts: MailboxOptions, box: MailboxConfig | None, at: datetime
-                  ) -> tuple[AutoresponseRule | OutOfOffice | None, str]:
+                  ) -> AutoresponseRule | OutOfOffice | None:
     """The first rule that holds; else the out-of-office notice when it is in force and the email
     names the mailbox in To or Cc (RFC 3834 §2: a personal notice answers only mail addressed to it)."""
     rule = autoreply.first_rule(email, opts.autoresponse_rules)
     if rule is not None:
-        return rule, "autoreply"
+        return rule
     ooo = opts.out_of_office
     own = set(box.own_addresses) if box is not None else set()
     if ooo is not None and ooo.in_force(at) and any(a.address.lower() in own for a in [*email.to, *email.cc]):
-        return ooo, "out_of_office"
-    return None, ""
+        return ooo
+    return None
 
 
 def _autoreply(email: ParsedEmail, mailbox_id: str, box: MailboxConfig | None, label: str,

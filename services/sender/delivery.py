@@ -41,12 +41,14 @@ class Deliverer:
     def __init__(self, box: SealedBox, opts: SenderOptions) -> None:
         self.box, self.opts = box, opts
 
-    def attempt(self, conn: Any, row: ledger.Row) -> Result:
+    def attempt(self, conn: Any, row: ledger.Row, account: accounts.SendingAccount | None = None) -> Result:
+        """Send the leased ``row``; ``account``: the mailbox's setup when the caller just loaded it
+        to compose the message (else it is loaded here). Blocks on PostgreSQL and SMTP."""
         stop = ledger.stopped(conn, row.mailbox_id)
         if stop is not None:
             return self._held(conn, row, stop[0], stop[1], None)
         try:
-            account = accounts.load(conn, self.box, row.mailbox_id)
+            account = account or accounts.load(conn, self.box, row.mailbox_id)
         except accounts.UnknownMailbox:  # retried (the account may come back) until the row expires
             return self._held(conn, row, "mailbox_id", "no account has this id", None, self.opts.backoff_base_seconds)
         except accounts.CannotSend as exc:

@@ -61,17 +61,19 @@ def get(conn: Any, outbound_id: uuid.UUID) -> Row | None:
 
 
 def insert(conn: Any, outbound_id: uuid.UUID, mailbox_id: str, kind: str, composed: Composed, source: Source,
-           status: str, reason: str | None, lease_seconds: float) -> bool:
-    """Record a new message: leased for sending (``status`` sending) or settled at once (held,
-    suppressed). False when the id was there already (a replay): nothing changes then."""
+           status: str, reason: str | None, lease_seconds: float = 0, not_before: datetime | None = None) -> bool:
+    """Record a new message: leased for ``lease_seconds`` (``status`` sending) or settled at once
+    (held, deferred, suppressed), looked at again from ``not_before`` (default now). False when
+    the id was there already (a replay): nothing changes then."""
+    sending = status == "sending"
     cur = conn.execute(
         "INSERT INTO outbound_sends (outbound_id, mailbox_id, kind, recipient, message_id, status, reason, "
         "attempts, lease_until, next_attempt_at, envelope_from, recipients, message, source_topic, source_partition, "
         "source_offset, source_key, source_value, replayed_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
-        "now() + make_interval(secs => %s), now(), %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (outbound_id) DO NOTHING",
+        "CASE WHEN %s THEN now() + make_interval(secs => %s) END, coalesce(%s, now()), %s, %s, %s, %s, %s, %s, %s, "
+        "%s, %s) ON CONFLICT (outbound_id) DO NOTHING",
         (outbound_id, mailbox_id, kind, composed.recipient, composed.message_id, status, reason,
-         1 if status == "sending" else 0, lease_seconds, composed.envelope_from, composed.recipients,
+         1 if sending else 0, sending, lease_seconds, not_before, composed.envelope_from, composed.recipients,
          composed.message, source.topic, source.partition, source.offset, source.key, source.value,
          source.replayed_from))
     return bool(cur.rowcount)
@@ -139,12 +141,7 @@ def settle(conn: Any, outbound_id: uuid.UUID, status: str, reason: str | None,
     return bool(cur.rowcount)
 
 
-def defer_until(conn: Any, outbound_id: uuid.UUID, when: datetime) -> None:
-    conn.execute("UPDATE outbound_sends SET next_attempt_at = %s, lease_until = NULL WHERE outbound_id = %s",
-                 (when, outbound_id))
-
-
-def sent_since(conn: Any, mailbox_id: str, recipient: str, kinds: tuple[str, ...], seconds: float) -> int:
+def asked_since(conn: Any, mailbox_id: str, recipient: str, kinds: tuple[str, ...], seconds: float) -> int:
     """How many messages of ``kinds`` the mailbox has sent, or has on its way, to ``recipient``
     in the last ``seconds`` (by when they were asked for): mail deferred or held during an outage
     counts, so the limits hold when it all goes out at once."""
@@ -210,11 +207,15 @@ def due(conn: Any, limit: int, give_up_after_hours: float) -> list[uuid.UUID]:
 
 
 def mailbox_states(conn: Any) -> list[dict[str, Any]]:
-    """Every mailbox the sender knows, with its stop reason and its queue (``mailpipe sender status``)."""
+    """Every mailbox that sent or tried to, with its stop reason and its queue (``mailpipe sender
+    status``)."""
     rows = conn.execute(
-        "SELECT m.mailbox_id, m.stopped_field, m.stopped_reason, m.stopped_at, m.last_sent_at, m.sent_count, "
-        "(SELECT count(*) FROM outbound_sends s WHERE s.mailbox_id = m.mailbox_id AND s.status = 'held'), "
-        "(SELECT count(*) FROM outbound_sends s WHERE s.mailbox_id = m.mailbox_id AND s.status = 'deferred') "
-        "FROM sender_mailboxes m ORDER BY m.mailbox_id").fetchall()
+        "SELECT q.mailbox_id, m.stopped_field, m.stopped_reason, m.stopped_at, m.last_sent_at, "
+        "coalesce(m.sent_count, 0), q.held, q.deferred FROM ("
+        "  SELECT mailbox_id, count(*) FILTER (WHERE status = 'held') AS held, "
+        "         count(*) FILTER (WHERE status = 'deferred') AS deferred FROM outbound_sends GROUP BY mailbox_id"
+        "  UNION ALL SELECT mailbox_id, 0, 0 FROM sender_mailboxes m0 "
+        "  WHERE NOT EXISTS (SELECT 1 FROM outbound_sends s WHERE s.mailbox_id = m0.mailbox_id)"
+        ") q LEFT JOIN sender_mailboxes m USING (mailbox_id) ORDER BY q.mailbox_id").fetchall()
     keys = ("mailbox_id", "stopped_field", "stopped_reason", "stopped_at", "last_sent_at", "sent", "held", "deferred")
     return [dict(zip(keys, r, strict=True)) for r in rows]

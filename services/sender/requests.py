@@ -3,7 +3,7 @@ autoresponse may go out (the sender's second look after the matcher's loop rules
 
 RFC 3834 §2: never answer automatic mail, bounces, or a null Return-Path; never a mailer-daemon
 or no-reply address, nor one of our own mailboxes; at most N responses per recipient per window,
-counted on what was really sent; an out-of-office notice at most once per recipient per period.
+counted on what was sent or is on its way; an out-of-office notice at most once per recipient per period.
 """
 
 from __future__ import annotations
@@ -71,11 +71,11 @@ def loop_reason(reply: Autoreply, own_addresses: Collection[str]) -> str | None:
     return None
 
 
-def limit_reason(reply: Autoreply, sent_in_window: int, max_per_window: int, sent_in_period: int) -> str | None:
-    """The rate limits on what was sent: ``sent_in_window`` autoresponses to the recipient in the
-    window, ``sent_in_period`` out-of-office notices in the notice's period."""
-    if sent_in_window >= max_per_window:
+def limit_reason(reply: Autoreply, asked_in_window: int, max_per_window: int, asked_in_period: int) -> str | None:
+    """The rate limits on what was sent or is on its way: ``asked_in_window`` autoresponses to the
+    recipient in the window, ``asked_in_period`` out-of-office notices in the notice's period."""
+    if asked_in_window >= max_per_window:
         return "sender_autoreply_limit"
-    if reply.kind == "out_of_office" and sent_in_period > 0:
+    if reply.kind == "out_of_office" and asked_in_period > 0:
         return "out_of_office_already_sent"
     return None

@@ -92,6 +92,7 @@ class Retrier:
         """Send the leased row, composed first when it was held before it could be (the mailbox's
         sharing checked then too); None when it still cannot be (held again, looked at after
         ``backoff_base_seconds``)."""
+        account = None
         if not row.message:
             try:
                 request = requests.decode(row.source.value)
@@ -110,7 +111,7 @@ class Retrier:
                 return Result("refused", exc.reason, exc.detail)
             ledger.store_message(conn, row.outbound_id, composed)
             row = ledger.get(conn, row.outbound_id) or row
-        return self.deliverer.attempt(conn, row)
+        return self.deliverer.attempt(conn, row, account)
 
     def _dead_letter(self, row: ledger.Row, reason: str, detail: str) -> None:
         src = row.source

@@ -12,7 +12,7 @@ again, or composed and sent anew when it comes back from ``mailpipe dlq replay``
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import errors
 from typing import Any
 
@@ -109,14 +109,13 @@ class SendStage(Stage):
             composed = self.composer.compose(request, account)
             if ledger.lease(self.conn, row.outbound_id, self.opts.lease_for(len(composed.recipients)), composed,
                             source):
-                self._finish(ledger.get(self.conn, row.outbound_id))
+                self._finish(ledger.get(self.conn, row.outbound_id), account)
         return []
 
     def _first(self, request: requests.Request, source: ledger.Source) -> list[Output]:
         suppressed = self._suppressed(request)
         if suppressed is not None:  # recorded whatever the mailbox's state, so a replay stays quiet
-            if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, _unsent(request),
-                             source, "suppressed", suppressed, 0):
+            if self._insert(request, _unsent(request), source, "suppressed", suppressed):
                 metrics.SENDER_SUPPRESSED.labels(reason=suppressed).inc()
             return []
         try:
@@ -130,33 +129,35 @@ class SendStage(Stage):
             return []
         composed = self.composer.compose(request, account)
         stop = ledger.stopped(self.conn, request.mailbox_id)
-        retry_at = None if stop else ledger.backing_off(self.conn, request.mailbox_id)
-        status, reason = ("held", f"{stop[0]}: {stop[1]}") if stop else \
-            ("deferred", "connection: the mailbox's server is unreachable; tried again with its other mail") \
-            if retry_at else ("sending", None)
-        if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, composed, source,
-                         status, reason, self.opts.lease_for(len(composed.recipients))):
-            if stop:  # the mailbox's sending is stopped: nothing is tried until an account changes
+        if stop is not None:  # the mailbox's sending is stopped: nothing is tried until an account changes
+            if self._insert(request, composed, source, "held", f"{stop[0]}: {stop[1]}"):
                 metrics.SENDER_HELD.labels(reason=stop[0]).inc()
-            elif retry_at:  # not tried now: it would wait out the timeouts the last send just did
-                ledger.defer_until(self.conn, request.outbound_id, retry_at)
+            return []
+        retry_at = ledger.backing_off(self.conn, request.mailbox_id)
+        if retry_at is not None:  # not tried now: it would wait out the timeouts the last send just did
+            if self._insert(request, composed, source, "deferred", "connection: the mailbox's server is "
+                            "unreachable; tried again with its other mail", not_before=retry_at):
                 metrics.SENDER_DEFERRED.labels(reason="server_backing_off").inc()
-            else:
-                self._finish(ledger.get(self.conn, request.outbound_id))
+            return []
+        if self._insert(request, composed, source, "sending", None,
+                        lease_seconds=self.opts.lease_for(len(composed.recipients))):
+            self._finish(ledger.get(self.conn, request.outbound_id), account)
         return []
+
+    def _insert(self, request: requests.Request, composed: Composed, source: ledger.Source, status: str,
+                reason: str | None, lease_seconds: float = 0, not_before: datetime | None = None) -> bool:
+        return ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, composed, source,
+                             status, reason, lease_seconds, not_before)
 
     def _hold_uncomposed(self, request: requests.Request, source: ledger.Source, field: str, why: str,
                          stop: bool) -> None:
         """Keep a request its mailbox cannot send now (composed when it can); ``stop``: stop the
         mailbox's sending too, naming the field (a mailbox without an account is only retried)."""
-        if ledger.insert(self.conn, request.outbound_id, request.mailbox_id, request.kind, _unsent(request), source,
-                         "held",
-                         f"{field}: {why}", 0):
+        # a stopped mailbox's mail waits for the stop to lift; the rest is looked at again after a while
+        not_before = None if stop else datetime.now(UTC) + timedelta(seconds=self.opts.backoff_base_seconds)
+        if self._insert(request, _unsent(request), source, "held", f"{field}: {why}", not_before=not_before):
             if stop:
-                ledger.stop_mailbox(self.conn, request.mailbox_id, field, why,
-                                    accounts.latest_change(self.conn))
-            else:
-                ledger.settle(self.conn, request.outbound_id, "held", f"{field}: {why}", self.opts.backoff_base_seconds)
+                ledger.stop_mailbox(self.conn, request.mailbox_id, field, why, accounts.latest_change(self.conn))
             metrics.SENDER_HELD.labels(reason=field).inc()
 
     def _account(self, request: requests.Request) -> accounts.SendingAccount:
@@ -174,17 +175,18 @@ class SendStage(Stage):
         if reason is not None:
             return reason
         to = payload.to.address
-        window = ledger.sent_since(self.conn, payload.mailbox_id, to, requests.AUTOMATIC,
+        window = ledger.asked_since(self.conn, payload.mailbox_id, to, requests.AUTOMATIC,
                                    self.opts.autoreply_window_seconds)
-        period = ledger.sent_since(self.conn, payload.mailbox_id, to, ("out_of_office",),
+        period = ledger.asked_since(self.conn, payload.mailbox_id, to, ("out_of_office",),
                                    payload.once_per_seconds) if payload.once_per_seconds else 0
         return requests.limit_reason(payload, window, self.opts.autoreply_max_per_window, period)
 
-    def _finish(self, row: ledger.Row | None) -> None:
-        """Send the leased row; a refusal is recorded and raised as poison (dead-lettered)."""
+    def _finish(self, row: ledger.Row | None, account: accounts.SendingAccount | None = None) -> None:
+        """Send the leased row (with the account just loaded to compose it, if any); a refusal is
+        recorded and raised as poison (dead-lettered)."""
         if row is None:
             return
-        result: Result = self.deliverer.attempt(self.conn, row)
+        result: Result = self.deliverer.attempt(self.conn, row, account)
         if result.status == "refused":
             refused(self.conn, row, result)
             # a server's answer to this message: many of them (a mailbox's From refused) must not

@@ -11,7 +11,7 @@ from email import policy
 
 import pytest
 from mailpipe.common.errors import PoisonMessage
-from mailpipe.common.messages import Address, Answered, Autoreply, OutboundMail, Requester
+from mailpipe.common.messages import Address, Answered, Autoreply, OutboundMail
 from mailpipe.common.sending import SendingOptions
 from mailpipe.sender import compose, requests
 
@@ -40,7 +40,7 @@ def test_an_autoresponse_carries_rfc3834_headers_and_the_thread() -> None:
     assert msg["References"] == "<r0@acme.example> <a1@acme.example>"
     assert msg["To"] == "Alice <alice@acme.example>" and msg["From"] == "Support <support@mailpipe.test>"
     assert out.envelope_from == "" and out.recipients == ["alice@acme.example"]  # null reverse-path
-    assert b"\r\n" in out.message and b"\n\n" not in out.message.replace(b"\r\n", b"")
+    assert b"\r\n" in out.message and b"\n" not in out.message.replace(b"\r\n", b"")  # CRLF only
 
 
 def test_the_message_id_derives_from_the_outbound_id_so_a_resend_is_the_same_message() -> None:
@@ -136,7 +136,6 @@ def test_decode_tells_the_two_topics_apart_and_refuses_anything_else() -> None:
 def test_who_may_send_from_a_mailbox(options: SendingOptions, user: str | None, teams: list[str],
                                      allowed: bool) -> None:
     assert options.may_send(user, teams, "owner") is allowed
-    assert Requester(user_id=user or "x", team_ids=teams)  # the request model takes the same facts
 
 
 def test_every_example_of_the_senders_topics_is_read() -> None:
